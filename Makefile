@@ -1,0 +1,34 @@
+# The two commands a newcomer needs: `make run` and `make test`. Each bootstraps .venv itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint proto bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+# Until the embedded LLM lands, the server answers with the scripted LLM in echo mode
+# (it repeats what you said) and speaks with eSpeak NG.
+run: $(STAMP)
+	NEXY_LLM__SCRIPTED__MODE=$${NEXY_LLM__SCRIPTED__MODE:-echo} $(BIN)/nexy-server serve
+
+test: $(STAMP) lint
+	$(BIN)/python server/scripts/run_all_tests.py --level all
+
+lint: $(STAMP)
+	$(BIN)/ruff check server
+	$(BIN)/ruff format --check server
+	$(BIN)/mypy
+
+proto: $(STAMP)
+	cd server && ../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. nexy/transport/grpc/streaming.proto
+
+bench: $(STAMP)
+	$(BIN)/python server/scripts/bench_turn.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,80 @@
+"""The ``nexy-server`` console script (SPEC §10b fixes the names)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from nexy.config import ConfigError, Settings, load_settings, masked_dump
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nexy-server", description="Nexy voice-assistant server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gRPC and HTTP servers")
+    serve.add_argument("--config", help="YAML config file (or NEXY_CONFIG)")
+    serve.add_argument("--grpc-port", type=int, help="gRPC port (default 50051)")
+    serve.add_argument("--http-port", type=int, help="HTTP port (default 8080)")
+    serve.add_argument("--host", help="address to bind (default 0.0.0.0)")
+    config = commands.add_parser("config", help="inspect the effective configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    for name, text in (
+        ("show", "print the effective config, secrets masked"),
+        ("check", "validate the config and exit"),
+    ):
+        sub = config_commands.add_parser(name, help=text)
+        sub.add_argument("--config", help="YAML config file (or NEXY_CONFIG)")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    pairs = {
+        "server.grpc_port": getattr(args, "grpc_port", None),
+        "server.http_port": getattr(args, "http_port", None),
+        "server.host": getattr(args, "host", None),
+    }
+    return {key: value for key, value in pairs.items() if value is not None}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config, overrides=_overrides(args))
+    except ConfigError as exc:
+        print(f"nexy-server: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "config":
+        if args.config_command == "show":
+            print(json.dumps(masked_dump(settings), indent=2, ensure_ascii=False))
+        else:
+            print("configuration is valid")
+        return 0
+    return _serve(settings)
+
+
+def _serve(settings: Settings) -> int:
+    from nexy.app import NexyApp  # heavy imports only when serving
+    from nexy.logs import configure_logging
+
+    configure_logging(settings.logging)
+
+    async def run() -> None:
+        app = NexyApp(settings)
+        await app.start()
+        await app.serve_until_signal()
+
+    try:
+        asyncio.run(run())
+    except Exception as exc:  # the process edge: one clear line, no stack trace
+        logging.getLogger("nexy").error("server stopped: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Typed settings: defaults, then a YAML file, then ``NEXY_`` environment overrides.
+
+Env names nest with ``__``: ``NEXY_LLM__PROVIDER=scripted`` sets ``llm.provider``. Unknown keys,
+wrong types and out-of-range values are errors that name the key. Secrets are ``SecretStr`` and
+are masked wherever settings are printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+ENV_PREFIX = "NEXY_"
+ENV_CONFIG_PATH = "NEXY_CONFIG"
+MASK = "**********"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "0.0.0.0"
+    grpc_port: int = Field(50051, ge=0, le=65535)
+    http_port: int = Field(8080, ge=0, le=65535)
+    max_inbound_message_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    shutdown_grace_seconds: float = Field(10.0, ge=0)
+
+
+class LimitsSettings(_Section):
+    max_concurrent_turns: int = Field(300, ge=1, description="turns running at once per replica")
+    max_prompt_chars: int = Field(8000, ge=1)
+    max_screenshot_bytes: int = Field(10 * 1024 * 1024, ge=1, description="decoded size")
+    collect_ttl_seconds: float = Field(60.0, gt=0)
+    collect_max_buffers: int = Field(10_000, ge=1)
+    collect_max_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="all buffers together")
+    outbound_queue_events: int = Field(16, ge=1, description="events buffered per stream")
+
+
+class ScriptedLLMSettings(_Section):
+    reply: str = '{"text": "Hello! This is the scripted test reply."}'
+    mode: Literal["fixed", "echo", "echo_prompt"] = "fixed"
+    first_token_ms: float = Field(0.0, ge=0)
+    tokens_per_second: float = Field(0.0, ge=0, description="chunks per second; 0 = no pacing")
+    chunk_chars: int = Field(8, ge=1)
+
+
+class LLMSettings(_Section):
+    # The embedded local model replaces this default in its own issue; until then the scripted
+    # provider in echo mode is what `make run` starts with (README says so).
+    provider: Literal["scripted"] = "scripted"
+    system_prompt: str = ""
+    scripted: ScriptedLLMSettings = ScriptedLLMSettings()
+
+
+class ScriptedTTSSettings(_Section):
+    first_chunk_ms: float = Field(0.0, ge=0)
+    realtime_factor: float = Field(0.0, ge=0, description="synthesis time / audio duration")
+
+
+class EspeakSettings(_Section):
+    rate_wpm: int = Field(175, ge=80, le=450)
+    default_voice: str = "en-us"
+    voices: dict[str, str] = {"en": "en-us", "ru": "ru"}
+
+
+class TTSSettings(_Section):
+    provider: Literal["espeak", "scripted"] = "espeak"
+    sample_rate: Literal[16000, 22050, 24000, 44100, 48000] = 48000
+    chunk_ms: int = Field(100, ge=10, le=1000)
+    scripted: ScriptedTTSSettings = ScriptedTTSSettings()
+    espeak: EspeakSettings = EspeakSettings()
+
+
+class TurnSettings(_Section):
+    first_segment_max_chars: int = Field(60, ge=10)
+    segment_target_chars: int = Field(120, ge=20)
+    segment_max_chars: int = Field(300, ge=40)
+    segment_queue: int = Field(4, ge=1, description="segments waiting for TTS")
+    fallback_text: str = "Sorry, I have no answer to that right now."
+    apology_text: str = "Sorry, something went wrong. Please try again."
+    on_providers_down: Literal["speak", "error"] = "speak"
+
+
+class ActionGroups(_Section):
+    apps: bool = True
+    messages: bool = True
+    browser: bool = True
+    subscription: bool = True
+
+
+class ActionSettings(_Section):
+    forward: bool = True
+    kill_switch_file: Path | None = Field(
+        None, description="while this file exists no action is forwarded (no restart needed)"
+    )
+    groups: ActionGroups = ActionGroups()
+
+
+class WelcomeSettings(_Section):
+    text: str = "Hi! I'm Nexy, your voice assistant. How can I help?"
+    language: str = "en"
+    cache_entries: int = Field(64, ge=0)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = False
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    limits: LimitsSettings = LimitsSettings()
+    llm: LLMSettings = LLMSettings()
+    tts: TTSSettings = TTSSettings()
+    turn: TurnSettings = TurnSettings()
+    actions: ActionSettings = ActionSettings()
+    welcome: WelcomeSettings = WelcomeSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message names every offending key."""
+
+
+def load_settings(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from defaults < YAML file < env < explicit overrides (CLI flags)."""
+    env = os.environ if env is None else env
+    path = path or env.get(ENV_CONFIG_PATH) or None
+    data: dict[str, Any] = _read_yaml(Path(path)) if path else {}
+    for dotted, value in _env_overrides(env).items():
+        _set_dotted(data, dotted, value)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(data, dotted, value)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return dict(loaded)
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_PATH:
+            continue
+        dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        found[dotted] = _parse_env_value(raw)
+    return found
+
+
+def _parse_env_value(raw: str) -> Any:
+    # Lists and mappings arrive as JSON (NEXY_LLM__FALLBACKS='["openai","local"]').
+    stripped = raw.strip()
+    if stripped[:1] in ("[", "{"):
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: {part} is not a section")
+        node = child
+    node[leaf] = value
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        env_name = ENV_PREFIX + "__".join(str(part).upper() for part in err["loc"])
+        lines.append(f"{key} ({env_name}): {err['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data with every secret replaced by a mask."""
+    dumped: dict[str, Any] = _mask(settings.model_dump(mode="python"))
+    return dumped
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return MASK if value.get_secret_value() else ""
+    if isinstance(value, dict):
+        return {key: _mask(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -1,0 +1,117 @@
+"""Audio format conversion for TTS output: resampling, silence trimming and wire chunking.
+
+Every engine speaks little-endian int16 mono PCM at its own native rate; the wire wants one
+fixed rate in bounded, sample-aligned chunks. All of that conversion lives here so engines
+stay simple and the transport never has to know which engine produced the audio.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+
+_SAMPLE_BYTES = 2  # int16 mono
+_WIRE_DTYPE = np.dtype("<i2")
+
+Int16Array = npt.NDArray[np.int16]
+
+
+def pcm_duration_seconds(num_bytes: int, sample_rate: int) -> float:
+    """Playback length in seconds of ``num_bytes`` of int16 mono PCM at ``sample_rate``."""
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    return (max(num_bytes, 0) // _SAMPLE_BYTES) / sample_rate
+
+
+def chunk_bytes_for(sample_rate: int, chunk_ms: int) -> int:
+    """Even byte count holding ``chunk_ms`` milliseconds of int16 mono PCM (at least one sample)."""
+    if sample_rate <= 0 or chunk_ms <= 0:
+        raise ValueError(f"rate and chunk_ms must be positive, got {sample_rate}, {chunk_ms}")
+    samples = max(sample_rate * chunk_ms // 1000, 1)
+    return samples * _SAMPLE_BYTES
+
+
+class PcmFormatter:
+    """Turns a TTS engine's native int16 mono PCM stream into wire chunks."""
+
+    def __init__(
+        self, src_rate: int, dst_rate: int, max_chunk_bytes: int, silence_threshold: int = 0
+    ) -> None:
+        if src_rate <= 0 or dst_rate <= 0:
+            raise ValueError(f"sample rates must be positive, got {src_rate} -> {dst_rate}")
+        if max_chunk_bytes < _SAMPLE_BYTES:
+            raise ValueError(f"max_chunk_bytes must hold one sample, got {max_chunk_bytes}")
+        if not 0 <= silence_threshold <= 32767:
+            raise ValueError(f"silence_threshold must be within 0..32767, got {silence_threshold}")
+        self.src_rate = src_rate
+        self.dst_rate = dst_rate
+        # An odd limit is rounded down so no chunk ever splits a sample.
+        self.max_chunk_bytes = max_chunk_bytes - (max_chunk_bytes % _SAMPLE_BYTES)
+        self.silence_threshold = silence_threshold
+        self._resampler: soxr.ResampleStream | None = None
+        if src_rate != dst_rate:
+            # HQ is transparent for speech and cheap enough to run per stream.
+            self._resampler = soxr.ResampleStream(
+                src_rate, dst_rate, 1, dtype="int16", quality="HQ"
+            )
+        self._carry = b""  # the first byte of a sample split across two pushes
+        self._heard = False  # whether this utterance has had a sample above the threshold
+        self._held: list[Int16Array] = []  # a trailing quiet run, kept if louder audio follows
+        self._ready = bytearray()  # converted output not yet cut into chunks
+
+    def push(self, pcm: bytes) -> list[bytes]:
+        """Feed engine PCM of any length; return the full wire chunks now ready (may be empty)."""
+        data = self._carry + pcm
+        usable = len(data) - (len(data) % _SAMPLE_BYTES)
+        self._carry = data[usable:]
+        if usable:
+            samples = np.frombuffer(data, dtype=_WIRE_DTYPE, count=usable // _SAMPLE_BYTES)
+            self._emit(self._gate(samples.astype(np.int16)), last=False)
+        return self._cut(final=False)
+
+    def flush(self) -> list[bytes]:
+        """End the utterance: return the remaining chunks and reset for the next utterance."""
+        # A trailing quiet run and a dangling half sample are both dropped at the end.
+        self._held.clear()
+        self._carry = b""
+        self._heard = False
+        # last=True drains the filter delay; without it the utterance loses its final samples.
+        self._emit(np.zeros(0, dtype=np.int16), last=True)
+        if self._resampler is not None:
+            self._resampler.clear()
+        return self._cut(final=True)
+
+    def _gate(self, samples: Int16Array) -> Int16Array:
+        """Drop leading quiet samples and hold back a trailing quiet run; keep quiet in between.
+
+        This runs on the engine's samples, before resampling: engine silence is exact there,
+        while the resampler turns it into low-level noise that a threshold of 0 would keep.
+        """
+        limit = self.silence_threshold
+        # Comparing both signs avoids abs(), which overflows on -32768 in int16.
+        loud = np.flatnonzero((samples > limit) | (samples < -limit))
+        if loud.size == 0:
+            if self._heard:
+                self._held.append(samples)
+            return samples[:0]
+        first, last = int(loud[0]), int(loud[-1])
+        if not self._heard:
+            samples, last = samples[first:], last - first
+            self._heard = True
+        # Louder audio follows the held run, so that pause was mid-speech and is kept.
+        passed = np.concatenate([*self._held, samples[: last + 1]])
+        self._held = [samples[last + 1 :]]
+        return passed
+
+    def _emit(self, samples: Int16Array, *, last: bool) -> None:
+        if self._resampler is not None:
+            samples = self._resampler.resample_chunk(samples, last=last)
+        self._ready += samples.astype(_WIRE_DTYPE, copy=False).tobytes()
+
+    def _cut(self, *, final: bool) -> list[bytes]:
+        size = self.max_chunk_bytes
+        whole = len(self._ready) if final else len(self._ready) - len(self._ready) % size
+        chunks = [bytes(self._ready[i : i + size]) for i in range(0, whole, size)]
+        del self._ready[:whole]
+        return chunks

@@ -1,0 +1,318 @@
+"""Embedded eSpeak NG speech through the library bundled by ``espeakng-loader``.
+
+The C library keeps process-global state (one synth callback, one current voice) and is not
+thread-safe, so every instance shares one engine whose calls all run on a single worker thread.
+Audio leaves that thread through a small bounded buffer: a slow consumer makes synthesis wait
+rather than grow memory, and a consumer that goes away aborts the utterance from the callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import functools
+import threading
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import espeakng_loader
+
+from nexy.components import READY, ComponentStatus, State
+from nexy.providers.tts.base import TTSError, Voice
+
+# Constants from eSpeak NG's speak_lib.h.
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INITIALIZE_DONT_EXIT = 0x8000  # without it a missing data folder calls exit() on the process
+_RATE = 1
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+_EE_OK = 0
+_BUFFER_MS = 60  # audio per callback: small enough for a quick first chunk
+
+_T = TypeVar("_T")
+
+_SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
+
+DEFAULT_VOICES: Mapping[str, str] = {"en": "en-us", "ru": "ru", "de": "de", "fr": "fr", "es": "es"}
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """The last item of a job's queue; ``error`` is empty when synthesis finished normally."""
+
+    error: str = ""
+
+
+class _Job:
+    """One utterance in flight: the bounded hand-over from the worker thread to one consumer."""
+
+    def __init__(self, text: str, voice_name: str, rate_wpm: int, capacity: int, stall: float):
+        self.text, self.voice_name, self.rate_wpm = text, voice_name, rate_wpm
+        self.stall_seconds = stall
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[bytes | _End] = asyncio.Queue()
+        self.cancelled = threading.Event()
+        # Free buffer slots; the consumer returns one per chunk taken, so the queue stays bounded.
+        self._slots = threading.Semaphore(capacity)
+
+    def deliver(self, pcm: bytes) -> bool:
+        """Worker side: wait for room and hand ``pcm`` over; False means abort the utterance."""
+        if not self._slots.acquire(timeout=self.stall_seconds):
+            self.cancelled.set()  # a consumer that stopped reading must not pin the worker
+        if self.cancelled.is_set():
+            return False
+        return self._post(pcm)
+
+    def finish(self, error: str = "") -> None:
+        """Worker side: mark the end of the utterance (the end marker never waits for room)."""
+        self._post(_End(error))
+
+    def taken(self) -> None:
+        """Consumer side: one chunk left the buffer."""
+        self._slots.release()
+
+    def cancel(self) -> None:
+        """Consumer side: stop synthesis at the next callback."""
+        self.cancelled.set()
+        self._slots.release()  # wakes a worker waiting for room so it sees the flag now
+
+    def _post(self, item: bytes | _End) -> bool:
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the consumer's event loop is closed: nobody is listening
+            self.cancelled.set()
+            return False
+        return True
+
+
+class _Engine:
+    """The process-wide eSpeak NG library, driven only from its own worker thread."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="espeak")
+        # Everything below is touched only on the worker thread.
+        self._lib: ctypes.CDLL | None = None
+        self._users = 0
+        self._sample_rate = 0
+        self._job: _Job | None = None
+        self._callback = _SynthCallback(self._on_audio)  # kept alive: C holds the pointer
+
+    async def call(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn`` on the worker thread without blocking the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def acquire(self, voices: Iterable[str]) -> int:
+        """Worker: initialise for the first user and check ``voices``; return the sample rate."""
+        if self._users == 0:
+            self._sample_rate = self._initialize()
+        self._users += 1
+        try:
+            for name in voices:
+                self.check_voice(name)
+        except TTSError:
+            self.release()  # a user that failed to start must not keep the library alive
+            raise
+        return self._sample_rate
+
+    def release(self) -> None:
+        """Worker: drop one user, terminating the library when the last one leaves."""
+        self._users = max(self._users - 1, 0)
+        if self._users == 0 and self._lib is not None:
+            self._lib.espeak_Terminate()
+            self._lib = None
+
+    def check_voice(self, name: str) -> None:
+        """Worker: raise TTSError unless eSpeak knows voice ``name``."""
+        if self._lib is None or self._lib.espeak_SetVoiceByName(name.encode()) != _EE_OK:
+            raise TTSError(f"eSpeak has no voice {name!r}")
+
+    def submit(self, job: _Job) -> None:
+        """Queue ``job`` behind any utterance in flight; the outcome arrives on its queue."""
+        try:
+            self._executor.submit(self._run, job)
+        except RuntimeError as exc:  # the executor is shut down at interpreter exit
+            raise TTSError("eSpeak worker is not running") from exc
+
+    def _initialize(self) -> int:
+        try:
+            data = Path(espeakng_loader.get_data_path())
+        except RuntimeError as exc:  # the loader raises this when its data folder is gone
+            raise TTSError(f"eSpeak NG data is missing: {exc}") from None
+        if not (data / "phontab").is_file():
+            raise TTSError(f"eSpeak NG data is missing at {data}")
+        try:
+            lib = _bind(ctypes.CDLL(espeakng_loader.get_library_path()))
+        except (OSError, AttributeError) as exc:  # no library, or one without these symbols
+            raise TTSError(f"cannot load the eSpeak NG library: {exc}") from None
+        rate = lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS, str(data).encode(), _INITIALIZE_DONT_EXIT
+        )
+        if rate <= 0:
+            raise TTSError(f"eSpeak NG failed to initialise with data at {data}")
+        lib.espeak_SetSynthCallback(self._callback)
+        self._lib = lib
+        return int(rate)
+
+    def _run(self, job: _Job) -> None:
+        """Worker: synthesise one job; always ends its queue, whatever happens."""
+        error = ""
+        try:
+            if not job.cancelled.is_set():
+                self._synthesize(job)
+            if job.cancelled.is_set():
+                # Only a reader cut off by close() or the stall timeout still sees this.
+                error = "eSpeak synthesis was aborted"
+        except TTSError as exc:
+            error = str(exc)
+        except Exception as exc:  # the worker must outlive any one bad request
+            error = f"eSpeak synthesis failed: {type(exc).__name__}"
+        finally:
+            self._job = None
+            job.finish(error)
+
+    def _synthesize(self, job: _Job) -> None:
+        lib = self._lib
+        if lib is None:
+            raise TTSError("eSpeak engine is not started")
+        self.check_voice(job.voice_name)
+        # Set after the voice: a voice change may reset the speaking rate to its own default.
+        lib.espeak_SetParameter(_RATE, job.rate_wpm, 0)
+        text = job.text.replace("\0", " ").encode() + b"\0"
+        self._job = job
+        code = lib.espeak_Synth(text, len(text), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+        if code != _EE_OK and not job.cancelled.is_set():
+            raise TTSError(f"eSpeak synthesis failed (code {code})")
+
+    def _on_audio(self, wav: ctypes._Pointer[ctypes.c_short], count: int, _events: int) -> int:
+        """The C synth callback (worker thread): 0 continues, 1 aborts the utterance."""
+        try:
+            job = self._job
+            if job is None or job.cancelled.is_set():
+                return 1
+            if wav and count > 0:
+                pcm = ctypes.string_at(wav, count * 2)
+                return 0 if job.deliver(pcm) else 1
+            return 0
+        except Exception:  # an exception cannot cross into C; aborting is the safe answer
+            return 1
+
+
+def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """Declare the C signatures we call; ctypes would otherwise guess and truncate pointers."""
+    c_int, c_uint, c_ptr = ctypes.c_int, ctypes.c_uint, ctypes.c_void_p
+    lib.espeak_Initialize.argtypes = [c_int, c_int, ctypes.c_char_p, c_int]
+    lib.espeak_Initialize.restype = c_int
+    lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
+    lib.espeak_SetSynthCallback.restype = None
+    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+    lib.espeak_SetVoiceByName.restype = c_int
+    lib.espeak_SetParameter.argtypes = [c_int, c_int, c_int]
+    lib.espeak_SetParameter.restype = c_int
+    # text, size, position, position_type, end_position, flags, unique_identifier, user_data
+    uid = ctypes.POINTER(c_uint)
+    lib.espeak_Synth.argtypes = [c_ptr, ctypes.c_size_t, c_uint, c_int, c_uint, c_uint, uid, c_ptr]
+    lib.espeak_Synth.restype = c_int
+    lib.espeak_Terminate.argtypes = []
+    lib.espeak_Terminate.restype = c_int
+    return lib
+
+
+_ENGINE = _Engine()
+
+
+class EspeakTTS:
+    """Streaming text-to-speech with the embedded eSpeak NG engine."""
+
+    name = "espeak"
+
+    def __init__(
+        self,
+        *,
+        voices: Mapping[str, str] | None = None,
+        default_voice: str = "en-us",
+        rate_wpm: int = 175,
+        max_buffered_chunks: int = 16,
+        stall_timeout_seconds: float = 30.0,
+    ) -> None:
+        if not 80 <= rate_wpm <= 450:
+            raise ValueError(f"rate_wpm must be within 80..450, got {rate_wpm}")
+        if max_buffered_chunks < 1 or stall_timeout_seconds <= 0:
+            raise ValueError("max_buffered_chunks and stall_timeout_seconds must be positive")
+        merged = {**DEFAULT_VOICES, **(voices or {})}
+        self.voices: Mapping[str, str] = {_language_key(k): v for k, v in merged.items()}
+        self.default_voice = default_voice
+        self.rate_wpm = rate_wpm
+        self.sample_rate = 22050  # nominal until start() reads the engine's real rate
+        self._capacity = max_buffered_chunks
+        self._stall_seconds = stall_timeout_seconds
+        self._status = ComponentStatus(State.DOWN, "not started")
+        self._started = False
+        self._jobs: set[_Job] = set()
+
+    async def start(self) -> None:
+        """Load and initialise eSpeak NG, checking that every configured voice exists."""
+        if self._started:
+            return
+        needed = sorted({self.default_voice, *self.voices.values()})
+        try:
+            self.sample_rate = await _ENGINE.call(functools.partial(_ENGINE.acquire, needed))
+        except TTSError as exc:
+            self._status = ComponentStatus(State.DOWN, str(exc))
+            raise
+        self._started = True
+        self._status = READY
+
+    def status(self) -> ComponentStatus:
+        """READY once started, DOWN before start() and after close()."""
+        return self._status
+
+    async def close(self) -> None:
+        """Abort utterances in flight and release the engine (idempotent)."""
+        for job in list(self._jobs):
+            job.cancel()
+        if self._started:
+            self._started = False
+            await _ENGINE.call(_ENGINE.release)
+        self._status = ComponentStatus(State.DOWN, "closed")
+
+    def voice_name_for(self, voice: Voice) -> str:
+        """The eSpeak voice for ``voice``: its explicit name, else by language, else the default."""
+        if voice.name:
+            return voice.name
+        language = _language_key(voice.language)
+        primary = language.split("-", 1)[0]
+        return self.voices.get(language) or self.voices.get(primary) or self.default_voice
+
+    async def synthesize(self, text: str, voice: Voice) -> AsyncGenerator[bytes, None]:
+        """Stream int16 LE mono PCM at ``sample_rate`` as eSpeak produces it."""
+        if not text.strip():
+            return
+        if not self._started:
+            raise TTSError("eSpeak engine is not started")
+        voice_name = self.voice_name_for(voice)
+        job = _Job(text, voice_name, self.rate_wpm, self._capacity, self._stall_seconds)
+        self._jobs.add(job)
+        try:
+            _ENGINE.submit(job)
+            while True:
+                item = await job.queue.get()
+                if isinstance(item, _End):
+                    if item.error:
+                        raise TTSError(item.error)
+                    return
+                job.taken()
+                yield item
+        finally:
+            # Reached on normal end, aclose() and cancellation alike; a no-op once finished.
+            job.cancel()
+            self._jobs.discard(job)
+
+
+def _language_key(language: str) -> str:
+    """``"pt_BR "`` and ``"pt-br"`` name the same language."""
+    return language.strip().lower().replace("_", "-")

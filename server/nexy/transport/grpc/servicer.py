@@ -1,0 +1,224 @@
+"""The four RPCs of ``streaming.StreamingService``: validation, admission, and draining a turn."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+
+from nexy.config import LimitsSettings
+from nexy.events import AudioChunk, ErrorKind, TextChunk, TurnError, TurnEvent
+from nexy.metrics import Metrics
+from nexy.transport.grpc import codec
+from nexy.transport.grpc import streaming_pb2 as pb
+from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
+from nexy.transport.grpc.requests import (
+    COLLECT,
+    RequestError,
+    StreamCall,
+    check_hardware_id,
+    parse_stream_request,
+)
+from nexy.turn.collect import CollectStore, merge_prompt
+from nexy.turn.runner import TurnRequest, TurnRunner
+from nexy.turn.tracker import AdmissionError, TurnHandle, TurnTracker
+from nexy.turn.welcome import WelcomeSpeaker
+from nexy.usage import UsageRecord, UsageSink
+
+log = logging.getLogger(__name__)
+
+COLLECT_ACCEPTED = "COLLECT_ACCEPTED"
+INTERNAL_TEXT = "internal server error"
+_ERROR_DONE = object()  # queue sentinel: the turn's owner task ended
+
+
+def _wake(out: asyncio.Queue[TurnEvent | object]) -> None:
+    """Wake the drain loop when the owner task ends without a terminal event (interrupt, bug).
+
+    A full queue needs no wake-up: the drain loop is busy and checks ``task.done()`` once empty.
+    """
+    if not out.full():
+        out.put_nowait(_ERROR_DONE)
+
+
+class StreamingServicer(pb_grpc.StreamingServiceServicer):
+    """Wire-compatible implementation of the Nexy contract (SPEC §3–§4)."""
+
+    def __init__(
+        self,
+        *,
+        limits: LimitsSettings,
+        runner: TurnRunner,
+        tracker: TurnTracker,
+        collect: CollectStore,
+        welcome: WelcomeSpeaker,
+        usage: UsageSink,
+        metrics: Metrics,
+    ) -> None:
+        self._limits = limits
+        self._runner = runner
+        self._tracker = tracker
+        self._collect = collect
+        self._welcome = welcome
+        self._usage = usage
+        self._metrics = metrics
+
+    async def StreamAudio(  # noqa: N802 - the generated base class fixes the name
+        self, request: pb.StreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamResponse]:
+        try:
+            call = parse_stream_request(request, self._limits)
+            if call.phase == COLLECT:
+                self._collect_chunk(call)
+                yield pb.StreamResponse(end_message=COLLECT_ACCEPTED)
+                return
+            turn = self._commit(call)
+            handle = self._tracker.admit(call.hardware_id, call.session_id)
+        except RequestError as exc:
+            yield self._fail(context, TurnError(ErrorKind.INVALID_ARGUMENT, str(exc)))
+            return
+        except AdmissionError as exc:
+            self._metrics.rejections.labels(exc.reason).inc()
+            yield self._fail(context, TurnError(exc.kind, exc.message))
+            return
+        async for response in self._drive(turn, handle, context):
+            yield response
+
+    def _collect_chunk(self, call: StreamCall) -> None:
+        key = (call.hardware_id, call.session_id)
+        self._collect.update(key, call.chunk_seq, call.chunk_text, call.screenshot)
+        self._metrics.collects.inc()
+
+    def _commit(self, call: StreamCall) -> TurnRequest:
+        buffered = self._collect.take((call.hardware_id, call.session_id))
+        prompt = merge_prompt(call.prompt, buffered.text if buffered else call.chunk_text)
+        if not prompt:
+            raise RequestError("prompt is empty: nothing to answer")
+        image = call.screenshot or (buffered.screenshot if buffered else None)
+        return TurnRequest(call.hardware_id, call.session_id, prompt, image)
+
+    async def _drive(
+        self, turn: TurnRequest, handle: TurnHandle, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamResponse]:
+        """Run the turn in its own task and send its events until the terminal one."""
+        out: asyncio.Queue[TurnEvent | object] = asyncio.Queue(self._limits.outbound_queue_events)
+        task = asyncio.create_task(self._runner.run(turn, out))  # type: ignore[arg-type]
+        handle.task = task
+        task.add_done_callback(lambda _: _wake(out))
+        started = time.perf_counter()
+        self._metrics.active_turns.inc()
+        outcome = "interrupted"
+        first_text = first_audio = True
+        try:
+            while True:
+                event = await self._next_event(out, task, handle)
+                if first_text and isinstance(event, TextChunk):
+                    first_text = False
+                    self._metrics.first_text.observe(time.perf_counter() - started)
+                elif first_audio and isinstance(event, AudioChunk):
+                    first_audio = False
+                    self._metrics.first_audio.observe(time.perf_counter() - started)
+                if isinstance(event, TurnError):
+                    outcome = "interrupted" if handle.interrupted else "failed"
+                    yield self._fail(context, event)
+                    break
+                yield codec.stream_response(event, turn.session_id)
+                if codec.is_terminal(event):
+                    outcome = "completed"
+                    break
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=1.0)
+            self._tracker.release(handle)
+            self._metrics.active_turns.dec()
+            self._metrics.turns.labels(outcome).inc()
+            self._metrics.turn_duration.observe(time.perf_counter() - started)
+
+    async def _next_event(
+        self, out: asyncio.Queue[TurnEvent | object], task: asyncio.Task[None], handle: TurnHandle
+    ) -> TurnEvent:
+        if handle.interrupted:
+            return TurnError(ErrorKind.CANCELLED, "interrupted")
+        if out.empty() and task.done():
+            return self._owner_ended(task, handle)
+        item = await out.get()
+        if item is _ERROR_DONE:
+            return self._owner_ended(task, handle)
+        if handle.interrupted:
+            return TurnError(ErrorKind.CANCELLED, "interrupted")
+        return item  # type: ignore[return-value]
+
+    @staticmethod
+    def _owner_ended(task: asyncio.Task[None], handle: TurnHandle) -> TurnEvent:
+        if handle.interrupted:
+            return TurnError(ErrorKind.CANCELLED, "interrupted")
+        if not task.cancelled() and task.exception() is not None:
+            log.error("turn failed: %s", type(task.exception()).__name__)
+        return TurnError(ErrorKind.INTERNAL, INTERNAL_TEXT)
+
+    def _fail(self, context: grpc.aio.ServicerContext, error: TurnError) -> pb.StreamResponse:
+        status = codec.STATUS[error.kind]
+        context.set_code(status)
+        context.set_details(error.message)
+        self._metrics.errors.labels(status.name).inc()
+        return pb.StreamResponse(error_message=error.message)
+
+    async def InterruptSession(  # noqa: N802
+        self, request: pb.InterruptRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InterruptResponse:
+        try:
+            hardware_id = check_hardware_id(request.hardware_id)
+        except RequestError as exc:
+            return pb.InterruptResponse(success=False, message=str(exc))
+        sessions = self._tracker.interrupt(hardware_id)
+        message = f"interrupted {len(sessions)} turn(s)" if sessions else "no active turn"
+        return pb.InterruptResponse(success=True, interrupted_sessions=sessions, message=message)
+
+    async def GenerateWelcomeAudio(  # noqa: N802
+        self, request: pb.WelcomeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WelcomeResponse]:
+        cached = self._welcome.cached(request.text, request.voice, request.language)
+        self._metrics.welcome.labels("hit" if cached else "miss").inc()
+        try:
+            audio = cached or await self._welcome.speak(
+                request.text, request.voice, request.language
+            )
+        except Exception as exc:  # stage boundary: engine failure → a clear status
+            log.warning("welcome synthesis failed: %s", type(exc).__name__)
+            context.set_code(grpc.StatusCode.UNAVAILABLE)
+            context.set_details("speech synthesis is unavailable")
+            yield pb.WelcomeResponse(error_message="speech synthesis is unavailable")
+            return
+        yield codec.welcome_metadata(audio.method, audio.duration_sec, audio.sample_rate)
+        for chunk in audio.chunks:
+            yield pb.WelcomeResponse(
+                audio_chunk=codec.audio_message(AudioChunk(chunk, audio.sample_rate))
+            )
+        yield pb.WelcomeResponse(end_message="completed")
+
+    async def ReportUsage(  # noqa: N802
+        self, request: pb.UsageRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UsageResponse:
+        try:
+            hardware_id = check_hardware_id(request.hardware_id)
+        except RequestError as exc:
+            self._metrics.usage_reports.labels("invalid").inc()
+            return pb.UsageResponse(success=False, message=str(exc))
+        if request.input_tokens < 0 or request.output_tokens < 0:
+            self._metrics.usage_reports.labels("invalid").inc()
+            return pb.UsageResponse(success=False, message="token counts must not be negative")
+        record = UsageRecord(
+            hardware_id=hardware_id,
+            session_id=request.session_id,
+            source=request.source,
+            input_tokens=request.input_tokens,
+            output_tokens=request.output_tokens,
+            model=request.model,
+        )
+        await self._usage.record(record)
+        self._metrics.usage_reports.labels("stored").inc()
+        return pb.UsageResponse(success=True, message="recorded")

@@ -1,0 +1,184 @@
+"""The turn pipeline: LLM fragments → spoken text → segments → speech, all overlapping.
+
+One turn is one owner coroutine (``_Turn.run``) with a task group: the *thinker* reads the LLM
+stream, extracts the reply text and cuts it into segments; the *speaker* (the owner itself)
+synthesizes each segment and puts text and audio on the outbound queue, which the transport
+drains onto the wire. Queues between them are bounded, so a slow stage slows the ones before it
+instead of growing memory. Cancelling the owner task stops the LLM request and the synthesis at
+once (every provider stream is closed through ``aclosing``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import aclosing
+from dataclasses import dataclass, field
+
+from nexy.config import TTSSettings, TurnSettings
+from nexy.events import AudioChunk, ErrorKind, TextChunk, TurnEnd, TurnError, TurnEvent
+from nexy.providers.llm.base import Image, LLMProvider
+from nexy.providers.tts.audio import PcmFormatter, chunk_bytes_for
+from nexy.providers.tts.base import TTSProvider
+from nexy.providers.tts.voices import voice_for
+from nexy.turn.actions import ActionPolicy
+from nexy.turn.extract import ReplyExtractor
+from nexy.turn.prompt import build_request
+from nexy.turn.segment import SentenceSegmenter
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE_TEXT = "The assistant is unavailable right now, please try again."
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    """A validated COMMIT."""
+
+    hardware_id: str
+    session_id: str
+    prompt: str
+    image: Image | None = None
+    memory_context: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _ReplyDone:
+    """The thinker's last word: the command found in the reply, or why the LLM failed."""
+
+    command: str | None = None
+    args: dict[str, object] = field(default_factory=dict)
+    failed: bool = False
+    produced: bool = False  # whether any segment was handed to the speaker before the end
+
+
+class TurnRunner:
+    """Builds and runs turns with the configured providers."""
+
+    def __init__(
+        self,
+        *,
+        llm: LLMProvider,
+        tts: TTSProvider,
+        policy: ActionPolicy,
+        system_prompt: str,
+        turn: TurnSettings,
+        tts_settings: TTSSettings,
+        default_language: str = "en",
+    ) -> None:
+        self.llm = llm
+        self.tts = tts
+        self.policy = policy
+        self.system_prompt = system_prompt
+        self.settings = turn
+        self.wire_rate = tts_settings.sample_rate
+        self.chunk_bytes = chunk_bytes_for(tts_settings.sample_rate, tts_settings.chunk_ms)
+        self.default_language = default_language
+
+    async def run(self, request: TurnRequest, out: asyncio.Queue[TurnEvent]) -> None:
+        """Run one turn; always ends by putting exactly one terminal event unless cancelled."""
+        await _Turn(self, request, out).run()
+
+
+class _Turn:
+    def __init__(self, runner: TurnRunner, request: TurnRequest, out: asyncio.Queue[TurnEvent]):
+        self.runner = runner
+        self.request = request
+        self.out = out
+        self.segments: asyncio.Queue[str | _ReplyDone] = asyncio.Queue(
+            maxsize=runner.settings.segment_queue
+        )
+        self.spoke = False
+        self.tts_failed = False
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._think())
+            done = await self._speak_segments()
+        await self._finish(done)
+
+    async def _think(self) -> None:
+        runner, request = self.runner, self.request
+        llm_request = build_request(
+            runner.system_prompt, request.prompt, request.memory_context, request.image
+        )
+        extractor = ReplyExtractor()
+        segmenter = SentenceSegmenter(
+            first_max_chars=runner.settings.first_segment_max_chars,
+            # Sentences are merged by the speaker only when they are already waiting, so no
+            # merging ever delays audio; the segmenter itself emits each sentence at once.
+            target_chars=1,
+            max_chars=runner.settings.segment_max_chars,
+        )
+        produced = False
+        try:
+            async with aclosing(runner.llm.stream(llm_request)) as stream:
+                async for fragment in stream:
+                    for segment in segmenter.push(extractor.feed(fragment)):
+                        produced = True
+                        await self.segments.put(segment)
+        except Exception as exc:  # stage boundary: any provider failure becomes a typed result
+            log.warning("llm %s failed: %s", runner.llm.name, type(exc).__name__)
+            await self.segments.put(_ReplyDone(failed=True, produced=produced))
+            return
+        tail = extractor.finish()
+        for segment in [*segmenter.push(tail.text), *segmenter.flush()]:
+            produced = True
+            await self.segments.put(segment)
+        await self.segments.put(_ReplyDone(tail.command, tail.args, produced=produced))
+
+    async def _speak_segments(self) -> _ReplyDone:
+        target = self.runner.settings.segment_target_chars
+        while True:
+            item = await self.segments.get()
+            if isinstance(item, _ReplyDone):
+                return item
+            text = item
+            # Merge sentences that are already waiting (TTS is behind): better prosody, no delay.
+            while len(text) < target and not self.segments.empty():
+                waiting = self.segments.get_nowait()
+                if isinstance(waiting, _ReplyDone):
+                    await self._say(text)
+                    return waiting
+                text += waiting
+            await self._say(text)
+
+    async def _finish(self, done: _ReplyDone) -> None:
+        settings = self.runner.settings
+        if done.failed and not self.spoke:
+            if settings.on_providers_down == "error":
+                await self.out.put(TurnError(ErrorKind.UNAVAILABLE, UNAVAILABLE_TEXT))
+                return
+            await self._say(settings.fallback_text)
+        elif done.failed:
+            await self._say(" " + settings.apology_text)
+        action = None if done.failed else self.runner.policy.validate(done.command, done.args)
+        if not self.spoke and action is None:
+            await self._say(settings.fallback_text)
+        if action is not None:
+            await self.out.put(action)
+        await self.out.put(TurnEnd())
+
+    async def _say(self, text: str) -> None:
+        """Send a segment's text, then its audio (unless TTS failed earlier in this turn)."""
+        if not text.strip():
+            return
+        await self.out.put(TextChunk(text))
+        self.spoke = True
+        if not self.tts_failed:
+            await self._synthesize(text.strip())
+
+    async def _synthesize(self, text: str) -> None:
+        runner = self.runner
+        formatter = PcmFormatter(runner.tts.sample_rate, runner.wire_rate, runner.chunk_bytes)
+        voice = voice_for(text, runner.default_language)
+        try:
+            async with aclosing(runner.tts.synthesize(text, voice)) as stream:
+                async for pcm in stream:
+                    for chunk in formatter.push(pcm):
+                        await self.out.put(AudioChunk(chunk, runner.wire_rate))
+            for chunk in formatter.flush():
+                await self.out.put(AudioChunk(chunk, runner.wire_rate))
+        except Exception as exc:  # stage boundary: the rest of the turn goes on as text
+            log.warning("tts %s failed: %s", runner.tts.name, type(exc).__name__)
+            self.tts_failed = True

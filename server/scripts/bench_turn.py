@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Benchmark: what the server adds on the way to the first audio byte, and what pipelining buys.
+
+    python server/scripts/bench_turn.py [--duration 8] [--write docs/BENCHMARKS.md]
+
+Starts a real server process on loopback with the scripted providers at set latencies, drives it
+over gRPC, and prints:
+  1. server-added latency to the first audio byte (client-measured time to first audio minus
+     the scripted LLM's first-token delay and the scripted TTS's first-chunk delay), p50/p95/p99,
+     at 1 and at 50 concurrent turns;
+  2. the total time of a 6-sentence turn where LLM and TTS take about as long as each other,
+     pipelined (the server as it is) versus one after the other (LLM to the end, then TTS of
+     every sentence), and their ratio.
+Traffic goes to 127.0.0.1 only; every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import grpc
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "server"))
+
+from nexy.config import ScriptedLLMSettings, ScriptedTTSSettings  # noqa: E402
+from nexy.providers.llm.base import LLMRequest  # noqa: E402
+from nexy.providers.llm.scripted import ScriptedLLM  # noqa: E402
+from nexy.providers.tts.base import Voice  # noqa: E402
+from nexy.providers.tts.scripted import ScriptedTTS  # noqa: E402
+from nexy.transport.grpc import streaming_pb2 as pb  # noqa: E402
+from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc  # noqa: E402
+from nexy.turn.segment import SentenceSegmenter  # noqa: E402
+
+HARDWARE_ID = "BENCH-0000-0000-0000-000000000000"
+FIRST_TOKEN_MS = 50.0
+FIRST_CHUNK_MS = 20.0
+SIX_SENTENCES = (
+    "The weather today is mild and sunny. "
+    "A light breeze comes from the west. "
+    "Temperatures stay near twenty degrees. "
+    "Clouds may gather in the late evening. "
+    "There is little chance of any rain. "
+    "Tomorrow looks much the same as today."
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def running_server(env: dict[str, str]) -> AsyncIterator[int]:
+    """A `nexy-server serve` child process; yields its gRPC port once /ready answers 200."""
+    grpc_port, http_port = _free_port(), _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "nexy.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--grpc-port",
+        str(grpc_port),
+        "--http-port",
+        str(http_port),
+    ]
+    full_env = {**os.environ, "NEXY_LOGGING__LEVEL": "WARNING", **env}
+    process = subprocess.Popen(command, env=full_env, cwd=ROOT)  # noqa: ASYNC220 - start-up only
+    try:
+        await _wait_ready(http_port, process)
+        yield grpc_port
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+async def _wait_ready(http_port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError("server exited during start-up")
+            try:
+                async with http.get(f"http://127.0.0.1:{http_port}/ready") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("server did not become ready in 30 s")
+
+
+@dataclass
+class TurnTiming:
+    first_audio: float
+    total: float
+
+
+async def one_turn(stub: pb_grpc.StreamingServiceStub, prompt: str) -> TurnTiming:
+    request = pb.StreamRequest(
+        prompt=prompt,
+        hardware_id=HARDWARE_ID,
+        session_id=str(uuid.uuid4()),
+        phase=pb.REQUEST_PHASE_COMMIT,
+    )
+    started = time.perf_counter()
+    first_audio = None
+    async for response in stub.StreamAudio(request, timeout=60):
+        if first_audio is None and response.HasField("audio_chunk"):
+            first_audio = time.perf_counter() - started
+        if response.HasField("end_message") or response.HasField("error_message"):
+            break
+    if first_audio is None:
+        raise RuntimeError("turn ended without audio")
+    return TurnTiming(first_audio, time.perf_counter() - started)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+async def added_latency(concurrency: int, duration: float) -> list[float]:
+    """Closed loop: `concurrency` clients issue turns back to back for `duration` seconds."""
+    env = {
+        "NEXY_LLM__PROVIDER": "scripted",
+        "NEXY_TTS__PROVIDER": "scripted",
+        "NEXY_LLM__SCRIPTED__REPLY": '{"text": "Sure. The answer is forty two, as always."}',
+        "NEXY_LLM__SCRIPTED__FIRST_TOKEN_MS": str(FIRST_TOKEN_MS),
+        "NEXY_LLM__SCRIPTED__CHUNK_CHARS": "1000",
+        "NEXY_TTS__SCRIPTED__FIRST_CHUNK_MS": str(FIRST_CHUNK_MS),
+        "NEXY_TTS__SCRIPTED__REALTIME_FACTOR": "0.05",
+    }
+    floor = (FIRST_TOKEN_MS + FIRST_CHUNK_MS) / 1000
+    added: list[float] = []
+    async with running_server(env) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+        stub = pb_grpc.StreamingServiceStub(ch)
+        await one_turn(stub, "warm up")
+        stop_at = time.monotonic() + duration
+
+        async def client() -> None:
+            await asyncio.sleep(random.uniform(0, 0.5))
+            for _ in range(10_000):  # bounded; the deadline ends it first
+                if time.monotonic() >= stop_at:
+                    return
+                timing = await one_turn(stub, "what is the answer?")
+                added.append(timing.first_audio - floor)
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+    return added
+
+
+async def pipelining(rounds: int) -> tuple[float, float, float, float]:
+    """(pipelined total, LLM alone, TTS alone, sequential total) in seconds, medians."""
+    llm_settings = ScriptedLLMSettings(
+        reply=f'{{"text": "{SIX_SENTENCES}"}}',
+        first_token_ms=50,
+        tokens_per_second=100,
+        chunk_chars=4,
+    )
+    tts_settings = ScriptedTTSSettings(first_chunk_ms=20, realtime_factor=0.085)
+    env = {
+        "NEXY_LLM__PROVIDER": "scripted",
+        "NEXY_TTS__PROVIDER": "scripted",
+        "NEXY_LLM__SCRIPTED__REPLY": llm_settings.reply,
+        "NEXY_LLM__SCRIPTED__FIRST_TOKEN_MS": str(llm_settings.first_token_ms),
+        "NEXY_LLM__SCRIPTED__TOKENS_PER_SECOND": str(llm_settings.tokens_per_second),
+        "NEXY_LLM__SCRIPTED__CHUNK_CHARS": str(llm_settings.chunk_chars),
+        "NEXY_TTS__SCRIPTED__FIRST_CHUNK_MS": str(tts_settings.first_chunk_ms),
+        "NEXY_TTS__SCRIPTED__REALTIME_FACTOR": str(tts_settings.realtime_factor),
+    }
+    pipelined: list[float] = []
+    async with running_server(env) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+        stub = pb_grpc.StreamingServiceStub(ch)
+        await one_turn(stub, "warm up")
+        for _ in range(rounds):
+            pipelined.append((await one_turn(stub, "weather?")).total)
+    llm_times, tts_times = [], []
+    for _ in range(rounds):
+        llm_alone, sentences = await _llm_alone(llm_settings)
+        llm_times.append(llm_alone)
+        tts_times.append(await _tts_alone(tts_settings, sentences))
+    llm, tts = statistics.median(llm_times), statistics.median(tts_times)
+    return statistics.median(pipelined), llm, tts, llm + tts
+
+
+async def _llm_alone(settings: ScriptedLLMSettings) -> tuple[float, list[str]]:
+    llm = ScriptedLLM(settings)
+    segmenter = SentenceSegmenter(target_chars=1)
+    started = time.perf_counter()
+    sentences: list[str] = []
+    async for fragment in llm.stream(LLMRequest(system="", user="", prompt="")):
+        sentences += segmenter.push(fragment)
+    sentences += segmenter.flush()
+    return time.perf_counter() - started, sentences
+
+
+async def _tts_alone(settings: ScriptedTTSSettings, sentences: list[str]) -> float:
+    tts = ScriptedTTS(settings)
+    started = time.perf_counter()
+    for sentence in sentences:
+        async for _ in tts.synthesize(sentence, Voice()):
+            pass
+    return time.perf_counter() - started
+
+
+def report(lat1: list[float], lat50: list[float], pipe: tuple[float, float, float, float]) -> str:
+    def row(name: str, values: list[float]) -> str:
+        ms = [v * 1000 for v in values]
+        return (
+            f"| {name} | {len(ms)} | {percentile(ms, 50):.2f} | {percentile(ms, 95):.2f} | "
+            f"{percentile(ms, 99):.2f} |"
+        )
+
+    pipelined, llm, tts, sequential = pipe
+    return "\n".join(
+        [
+            "### Server-added latency to the first audio byte",
+            "",
+            f"Scripted LLM first token {FIRST_TOKEN_MS:.0f} ms, scripted TTS first chunk "
+            f"{FIRST_CHUNK_MS:.0f} ms; added = client-measured time to first audio minus both.",
+            "",
+            "| concurrent turns | turns | p50 ms | p95 ms | p99 ms |",
+            "|---|---|---|---|---|",
+            row("1", lat1),
+            row("50", lat50),
+            "",
+            "### Pipelining: a 6-sentence reply, LLM and TTS of similar duration",
+            "",
+            "| measure | seconds |",
+            "|---|---|",
+            f"| LLM alone (full stream) | {llm:.3f} |",
+            f"| TTS alone (6 sentences, one after another) | {tts:.3f} |",
+            f"| one after the other (LLM + TTS) | {sequential:.3f} |",
+            f"| pipelined turn through the server | {pipelined:.3f} |",
+            f"| ratio pipelined / one after the other | {pipelined / sequential:.3f} |",
+        ]
+    )
+
+
+async def main_async(args: argparse.Namespace) -> str:
+    lat1 = await added_latency(1, args.duration)
+    lat50 = await added_latency(50, args.duration)
+    pipe = await pipelining(args.rounds)
+    return report(lat1, lat50, pipe)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Nexy turn latency and pipelining benchmark")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per latency scenario")
+    parser.add_argument("--rounds", type=int, default=5, help="turns for the pipelining median")
+    parser.add_argument("--write", type=Path, help="replace the bench_turn section of this file")
+    args = parser.parse_args()
+    text = asyncio.run(main_async(args))
+    print(text)
+    if args.write:
+        write_section(args.write, text)
+    return 0
+
+
+def write_section(path: Path, body: str) -> None:
+    begin, end = "<!-- bench_turn:begin -->", "<!-- bench_turn:end -->"
+    block = f"{begin}\n{body}\n{end}"
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    if begin in current and end in current:
+        head, rest = current.split(begin, 1)
+        current = head + block + rest.split(end, 1)[1]
+    else:
+        current = current.rstrip() + "\n\n" + block + "\n"
+    path.write_text(current, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""GenerateWelcomeAudio, ReportUsage, the HTTP surface, gRPC health and reflection."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from nexy.transport.grpc import streaming_pb2 as pb
+from nexy.version import version_info
+from tests.fakes.client import HARDWARE_ID
+from tests.fakes.providers import FailingTTS
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _welcome(stub, **fields) -> list[pb.WelcomeResponse]:
+    return [r async for r in stub.GenerateWelcomeAudio(pb.WelcomeRequest(**fields))]
+
+
+async def test_welcome_metadata_first_with_real_duration(server):
+    responses = await _welcome(server.stub, text="Hello and welcome.", session_id="welcome_1700")
+    kinds = [r.WhichOneof("content") for r in responses]
+    assert kinds[0] == "metadata" and kinds[-1] == "end_message"
+    assert set(kinds[1:-1]) == {"audio_chunk"}
+    meta = responses[0].metadata
+    assert (meta.sample_rate, meta.channels, meta.dtype, meta.method) == (
+        48000,
+        1,
+        "int16",
+        "scripted",
+    )
+    samples = sum(len(r.audio_chunk.audio_data) // 2 for r in responses[1:-1])
+    assert meta.duration_sec == pytest.approx(samples / 48000, abs=1e-6)
+    assert meta.duration_sec > 0.5
+
+
+async def test_welcome_default_text_and_cache(server):
+    first = await _welcome(server.stub)
+    started = time.perf_counter()
+    second = await _welcome(server.stub)
+    assert time.perf_counter() - started < 0.5
+    assert [r.SerializeToString() for r in first] == [r.SerializeToString() for r in second]
+    metrics = server.app.metrics.render().decode()
+    assert 'nexy_welcome_requests_total{cache="hit"} 1.0' in metrics
+
+
+async def test_welcome_engine_failure_is_unavailable(server_factory):
+    server = await server_factory(tts=FailingTTS())
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _welcome(server.stub, text="hi")
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_report_usage(server):
+    ok = await server.stub.ReportUsage(
+        pb.UsageRequest(
+            hardware_id=HARDWARE_ID,
+            session_id="s",
+            source="client",
+            input_tokens=12,
+            output_tokens=30,
+            model="m",
+        )
+    )
+    assert ok.success
+    stored = server.app.usage.recent[-1]
+    assert (stored.hardware_id, stored.input_tokens, stored.output_tokens) == (HARDWARE_ID, 12, 30)
+    bad = await server.stub.ReportUsage(pb.UsageRequest(hardware_id=""))
+    assert not bad.success and "hardware_id is required" in bad.message
+    negative = await server.stub.ReportUsage(pb.UsageRequest(hardware_id="X", input_tokens=-1))
+    assert not negative.success
+
+
+async def test_http_surface(server):
+    info = version_info()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(server.http + "/health") as response:
+            health = await response.json()
+            assert response.status == 200
+        assert health["status"] == "OK"
+        assert health["latest_version"] == info.version and isinstance(health["latest_build"], str)
+        async with http.get(server.http + "/ready") as response:
+            assert response.status == 200
+        async with http.get(server.http + "/status") as response:
+            status = await response.json()
+        assert status["active_turns"] == 0 and status["version"] == info.version
+        assert set(status["components"]) == {"llm", "tts", "usage"}
+        async with http.get(server.http + "/metrics") as response:
+            text = await response.text()
+        assert "nexy_active_turns" in text and "nexy_time_to_first_audio_seconds" in text
+
+
+async def test_grpc_health_and_reflection(server):
+    health = health_pb2_grpc.HealthStub(server.channel)
+    reply = await health.Check(health_pb2.HealthCheckRequest(service="streaming.StreamingService"))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    reflect = reflection_pb2_grpc.ServerReflectionStub(server.channel)
+    call = reflect.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+    )
+    names = set()
+    async for response in call:
+        names |= {s.name for s in response.list_services_response.service}
+    assert "streaming.StreamingService" in names and "grpc.health.v1.Health" in names
