@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -168,19 +168,33 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_PATH:
             continue
         dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
-        found[dotted] = _parse_env_value(raw)
+        found[dotted] = _parse_env_value(dotted, raw)
     return found
 
 
-def _parse_env_value(raw: str) -> Any:
-    # Lists and mappings arrive as JSON (NEXY_LLM__FALLBACKS='["openai","local"]').
-    stripped = raw.strip()
-    if stripped[:1] in ("[", "{"):
-        try:
-            return json.loads(stripped)
-        except json.JSONDecodeError:
-            return raw
-    return raw
+def _parse_env_value(dotted: str, raw: str) -> Any:
+    # Lists and mappings arrive as JSON (NEXY_LLM__FALLBACKS='["openai","local"]'); a string
+    # field keeps its text even when it looks like JSON (NEXY_LLM__SCRIPTED__REPLY='{"text":…}').
+    if not _is_structured(dotted):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw  # validation then names the key
+
+
+def _is_structured(dotted: str) -> bool:
+    model: type[BaseModel] = Settings
+    for part in dotted.split("."):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False  # unknown key: validation reports it
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+            continue
+        return get_origin(annotation) in (list, dict, tuple)
+    return True  # a whole section given as a JSON object
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:

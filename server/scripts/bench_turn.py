@@ -41,7 +41,7 @@ from nexy.config import ScriptedLLMSettings, ScriptedTTSSettings  # noqa: E402
 from nexy.providers.llm.base import LLMRequest  # noqa: E402
 from nexy.providers.llm.scripted import ScriptedLLM  # noqa: E402
 from nexy.providers.tts.base import Voice  # noqa: E402
-from nexy.providers.tts.scripted import ScriptedTTS  # noqa: E402
+from nexy.providers.tts.scripted import ScriptedTTS, scripted_duration  # noqa: E402
 from nexy.transport.grpc import streaming_pb2 as pb  # noqa: E402
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc  # noqa: E402
 from nexy.turn.segment import SentenceSegmenter  # noqa: E402
@@ -143,11 +143,13 @@ async def added_latency(concurrency: int, duration: float) -> list[float]:
     env = {
         "NEXY_LLM__PROVIDER": "scripted",
         "NEXY_TTS__PROVIDER": "scripted",
-        "NEXY_LLM__SCRIPTED__REPLY": '{"text": "Sure. The answer is forty two, as always."}',
+        "NEXY_LLM__SCRIPTED__REPLY": '{"text": "Sure. It is forty two."}',
         "NEXY_LLM__SCRIPTED__FIRST_TOKEN_MS": str(FIRST_TOKEN_MS),
         "NEXY_LLM__SCRIPTED__CHUNK_CHARS": "1000",
         "NEXY_TTS__SCRIPTED__FIRST_CHUNK_MS": str(FIRST_CHUNK_MS),
-        "NEXY_TTS__SCRIPTED__REALTIME_FACTOR": "0.05",
+        # Audio is produced in real time, as a streaming engine does, so 50 concurrent turns are
+        # 50 users listening at once (not 50 back-to-back bursts).
+        "NEXY_TTS__SCRIPTED__REALTIME_FACTOR": "1.0",
     }
     floor = (FIRST_TOKEN_MS + FIRST_CHUNK_MS) / 1000
     added: list[float] = []
@@ -176,7 +178,12 @@ async def pipelining(rounds: int) -> tuple[float, float, float, float]:
         tokens_per_second=100,
         chunk_chars=4,
     )
-    tts_settings = ScriptedTTSSettings(first_chunk_ms=20, realtime_factor=0.085)
+    llm_alone, sentences = await _llm_alone(llm_settings)
+    # Calibrate the TTS so that speaking the six sentences takes as long as generating them.
+    audio_seconds = sum(scripted_duration(s) for s in sentences)
+    first_chunk_ms = 20.0
+    factor = (llm_alone - len(sentences) * first_chunk_ms / 1000) / audio_seconds
+    tts_settings = ScriptedTTSSettings(first_chunk_ms=first_chunk_ms, realtime_factor=factor)
     env = {
         "NEXY_LLM__PROVIDER": "scripted",
         "NEXY_TTS__PROVIDER": "scripted",
@@ -195,8 +202,7 @@ async def pipelining(rounds: int) -> tuple[float, float, float, float]:
             pipelined.append((await one_turn(stub, "weather?")).total)
     llm_times, tts_times = [], []
     for _ in range(rounds):
-        llm_alone, sentences = await _llm_alone(llm_settings)
-        llm_times.append(llm_alone)
+        llm_times.append((await _llm_alone(llm_settings))[0])
         tts_times.append(await _tts_alone(tts_settings, sentences))
     llm, tts = statistics.median(llm_times), statistics.median(tts_times)
     return statistics.median(pipelined), llm, tts, llm + tts

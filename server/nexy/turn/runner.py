@@ -1,9 +1,10 @@
 """The turn pipeline: LLM fragments → spoken text → segments → speech, all overlapping.
 
 One turn is one owner coroutine (``_Turn.run``) with a task group: the *thinker* reads the LLM
-stream, extracts the reply text and cuts it into segments; the *speaker* (the owner itself)
-synthesizes each segment and puts text and audio on the outbound queue, which the transport
-drains onto the wire. Queues between them are bounded, so a slow stage slows the ones before it
+stream, extracts the reply text and cuts it into segments; the *preparer* turns segments into
+utterances and starts their synthesis one ahead; the *speaker* (the owner itself) puts each
+utterance's text and audio, in order, on the outbound queue, which the transport drains onto
+the wire. Queues between them are bounded, so a slow stage slows the ones before it
 instead of growing memory. Cancelling the owner task stops the LLM request and the synthesis at
 once (every provider stream is closed through ``aclosing``).
 """
@@ -16,15 +17,15 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from nexy.config import TTSSettings, TurnSettings
-from nexy.events import AudioChunk, ErrorKind, TextChunk, TurnEnd, TurnError, TurnEvent
+from nexy.events import ErrorKind, TextChunk, TurnEnd, TurnError, TurnEvent
 from nexy.providers.llm.base import Image, LLMProvider
-from nexy.providers.tts.audio import PcmFormatter, chunk_bytes_for
+from nexy.providers.tts.audio import chunk_bytes_for
 from nexy.providers.tts.base import TTSProvider
-from nexy.providers.tts.voices import voice_for
 from nexy.turn.actions import ActionPolicy
 from nexy.turn.extract import ReplyExtractor
 from nexy.turn.prompt import build_request
 from nexy.turn.segment import SentenceSegmenter
+from nexy.turn.speech import SpeechFormat, Utterance, Voicebox
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,11 @@ class TurnRunner:
         self.policy = policy
         self.system_prompt = system_prompt
         self.settings = turn
-        self.wire_rate = tts_settings.sample_rate
-        self.chunk_bytes = chunk_bytes_for(tts_settings.sample_rate, tts_settings.chunk_ms)
-        self.default_language = default_language
+        self.speech_format = SpeechFormat(
+            sample_rate=tts_settings.sample_rate,
+            chunk_bytes=chunk_bytes_for(tts_settings.sample_rate, tts_settings.chunk_ms),
+            default_language=default_language,
+        )
 
     async def run(self, request: TurnRequest, out: asyncio.Queue[TurnEvent]) -> None:
         """Run one turn; always ends by putting exactly one terminal event unless cancelled."""
@@ -81,6 +84,8 @@ class TurnRunner:
 
 
 class _Turn:
+    """One turn: a thinker task, a preparer task (starts synthesis), and the speaker (owner)."""
+
     def __init__(self, runner: TurnRunner, request: TurnRequest, out: asyncio.Queue[TurnEvent]):
         self.runner = runner
         self.request = request
@@ -88,13 +93,16 @@ class _Turn:
         self.segments: asyncio.Queue[str | _ReplyDone] = asyncio.Queue(
             maxsize=runner.settings.segment_queue
         )
+        # One utterance waiting here while another is being sent: synthesis runs one ahead.
+        self.utterances: asyncio.Queue[Utterance | _ReplyDone] = asyncio.Queue(maxsize=1)
+        self.voicebox = Voicebox(runner.tts, runner.speech_format)
         self.spoke = False
-        self.tts_failed = False
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._think())
-            done = await self._speak_segments()
+            group.create_task(self._prepare(group))
+            done = await self._speak_utterances()
         await self._finish(done)
 
     async def _think(self) -> None:
@@ -105,7 +113,7 @@ class _Turn:
         extractor = ReplyExtractor()
         segmenter = SentenceSegmenter(
             first_max_chars=runner.settings.first_segment_max_chars,
-            # Sentences are merged by the speaker only when they are already waiting, so no
+            # Sentences are merged only when they are already waiting (see _prepare), so no
             # merging ever delays audio; the segmenter itself emits each sentence at once.
             target_chars=1,
             max_chars=runner.settings.segment_max_chars,
@@ -127,21 +135,42 @@ class _Turn:
             await self.segments.put(segment)
         await self.segments.put(_ReplyDone(tail.command, tail.args, produced=produced))
 
-    async def _speak_segments(self) -> _ReplyDone:
+    async def _prepare(self, group: asyncio.TaskGroup) -> None:
+        """Segments → utterances whose synthesis starts as soon as there is room ahead."""
         target = self.runner.settings.segment_target_chars
+        first = True
         while True:
             item = await self.segments.get()
             if isinstance(item, _ReplyDone):
-                return item
-            text = item
-            # Merge sentences that are already waiting (TTS is behind): better prosody, no delay.
-            while len(text) < target and not self.segments.empty():
+                await self.utterances.put(item)
+                return
+            text, done = item, None
+            # Sentences already waiting (TTS is behind) are merged: better prosody, no delay.
+            # The first segment stays short: it decides how soon the user hears anything.
+            while not first and len(text) < target and not self.segments.empty():
                 waiting = self.segments.get_nowait()
                 if isinstance(waiting, _ReplyDone):
-                    await self._say(text)
-                    return waiting
+                    done = waiting
+                    break
                 text += waiting
-            await self._say(text)
+            first = False
+            if text.strip():
+                utterance = Utterance(text)
+                await self.utterances.put(utterance)
+                utterance.start(self.voicebox, group)
+            if done is not None:
+                await self.utterances.put(done)
+                return
+
+    async def _speak_utterances(self) -> _ReplyDone:
+        while True:
+            item = await self.utterances.get()
+            if isinstance(item, _ReplyDone):
+                return item
+            await self.out.put(TextChunk(item.text))
+            self.spoke = True
+            while (chunk := await item.audio.get()) is not None:
+                await self.out.put(chunk)
 
     async def _finish(self, done: _ReplyDone) -> None:
         settings = self.runner.settings
@@ -160,25 +189,7 @@ class _Turn:
         await self.out.put(TurnEnd())
 
     async def _say(self, text: str) -> None:
-        """Send a segment's text, then its audio (unless TTS failed earlier in this turn)."""
-        if not text.strip():
-            return
+        """Speak a closing sentence (fallback or apology) directly, after everything else."""
         await self.out.put(TextChunk(text))
         self.spoke = True
-        if not self.tts_failed:
-            await self._synthesize(text.strip())
-
-    async def _synthesize(self, text: str) -> None:
-        runner = self.runner
-        formatter = PcmFormatter(runner.tts.sample_rate, runner.wire_rate, runner.chunk_bytes)
-        voice = voice_for(text, runner.default_language)
-        try:
-            async with aclosing(runner.tts.synthesize(text, voice)) as stream:
-                async for pcm in stream:
-                    for chunk in formatter.push(pcm):
-                        await self.out.put(AudioChunk(chunk, runner.wire_rate))
-            for chunk in formatter.flush():
-                await self.out.put(AudioChunk(chunk, runner.wire_rate))
-        except Exception as exc:  # stage boundary: the rest of the turn goes on as text
-            log.warning("tts %s failed: %s", runner.tts.name, type(exc).__name__)
-            self.tts_failed = True
+        await self.voicebox.speak(text, self.out.put)

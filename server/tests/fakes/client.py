@@ -50,6 +50,16 @@ class TurnResult:
     def audio(self) -> list[pb.AudioChunk]:
         return [r.audio_chunk for r in self.responses if r.HasField("audio_chunk")]
 
+    def is_spoken_turn(self) -> bool:
+        """text, its audio, text, its audio, …, then end_message: the shape of a spoken reply."""
+        shape = self.collapsed()
+        pairs = shape[:-1]
+        return (
+            shape[-1:] == ["end_message"]
+            and len(pairs) >= 2
+            and pairs == ["text_chunk", "audio_chunk"] * (len(pairs) // 2)
+        )
+
     def collapsed(self) -> list[str]:
         """The event sequence with runs of the same kind folded: the turn's shape."""
         shape: list[str] = []

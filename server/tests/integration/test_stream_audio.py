@@ -20,8 +20,10 @@ ACTION_REPLY = '{"text": "Opening Safari.", "command": "Open-App", "args": {"app
 async def test_commit_streams_text_audio_then_end(server):
     result = await run_turn(server.stub, commit("Hello there"))
     assert result.code == grpc.StatusCode.OK
-    assert result.collapsed() == ["text_chunk", "audio_chunk", "end_message"]
+    assert result.is_spoken_turn()
     assert result.text == "Hello! This is the scripted test reply."
+    # The first segment is the first sentence alone: short, for a fast first audio byte.
+    assert result.responses[0].text_chunk == "Hello! "
     for chunk in result.audio:
         assert chunk.sample_rate == 48000 and chunk.channels == 1 and chunk.dtype == "int16"
         assert len(chunk.audio_data) % 2 == 0 and 0 < len(chunk.audio_data) <= 9600

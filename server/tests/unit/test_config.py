@@ -30,6 +30,17 @@ def test_config_path_from_env(tmp_path):
     assert load_settings(env={"NEXY_CONFIG": str(path)}).tts.chunk_ms == 40
 
 
+def test_json_looking_string_stays_a_string():
+    reply = '{"text": "Hi", "command": "open_app"}'
+    settings = load_settings(env={"NEXY_LLM__SCRIPTED__REPLY": reply})
+    assert settings.llm.scripted.reply == reply
+
+
+def test_section_as_json_object():
+    settings = load_settings(env={"NEXY_TTS__SCRIPTED": '{"first_chunk_ms": 5}'})
+    assert settings.tts.scripted.first_chunk_ms == 5
+
+
 def test_env_json_values():
     settings = load_settings(env={"NEXY_TTS__ESPEAK__VOICES": '{"de": "de"}'})
     assert settings.tts.espeak.voices == {"de": "de"}

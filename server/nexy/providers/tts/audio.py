@@ -49,6 +49,10 @@ class PcmFormatter:
         # An odd limit is rounded down so no chunk ever splits a sample.
         self.max_chunk_bytes = max_chunk_bytes - (max_chunk_bytes % _SAMPLE_BYTES)
         self.silence_threshold = silence_threshold
+        # Smaller remainders wait for the next push (or flush) so messages stay a sensible size.
+        self._min_bytes = max(
+            _SAMPLE_BYTES, self.max_chunk_bytes // 5 // _SAMPLE_BYTES * _SAMPLE_BYTES
+        )
         self._resampler: soxr.ResampleStream | None = None
         if src_rate != dst_rate:
             # HQ is transparent for speech and cheap enough to run per stream.
@@ -61,7 +65,7 @@ class PcmFormatter:
         self._ready = bytearray()  # converted output not yet cut into chunks
 
     def push(self, pcm: bytes) -> list[bytes]:
-        """Feed engine PCM of any length; return the full wire chunks now ready (may be empty)."""
+        """Feed engine PCM of any length; return the wire chunks now ready (may be empty)."""
         data = self._carry + pcm
         usable = len(data) - (len(data) % _SAMPLE_BYTES)
         self._carry = data[usable:]
@@ -110,8 +114,11 @@ class PcmFormatter:
         self._ready += samples.astype(_WIRE_DTYPE, copy=False).tobytes()
 
     def _cut(self, *, final: bool) -> list[bytes]:
+        # Audio is sent as soon as a useful amount is ready rather than when a full chunk is:
+        # waiting to fill 100 ms would add that much to the time to first audio.
         size = self.max_chunk_bytes
-        whole = len(self._ready) if final else len(self._ready) - len(self._ready) % size
-        chunks = [bytes(self._ready[i : i + size]) for i in range(0, whole, size)]
+        ready = len(self._ready)
+        whole = ready if final or ready % size >= self._min_bytes else ready - ready % size
+        chunks = [bytes(self._ready[i : min(i + size, whole)]) for i in range(0, whole, size)]
         del self._ready[:whole]
         return chunks

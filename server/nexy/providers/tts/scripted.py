@@ -43,7 +43,8 @@ class ScriptedTTS:
         pacer = Pacer()
         for start in range(0, total, step):
             count = min(step, total - start)
-            await pacer.until(first + (start + count) / self.sample_rate * factor)
+            # The first piece comes at first_chunk_ms; later ones follow at the real-time factor.
+            await pacer.until(first + start / self.sample_rate * factor)
             yield _tone(start, count, self.sample_rate)
 
 
