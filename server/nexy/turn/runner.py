@@ -26,6 +26,7 @@ from nexy.turn.extract import ReplyExtractor
 from nexy.turn.prompt import build_request
 from nexy.turn.segment import SentenceSegmenter
 from nexy.turn.speech import SpeechFormat, Utterance, Voicebox
+from nexy.turn.speech_text import clean_for_speech
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,11 @@ class _Turn:
     async def _think(self) -> None:
         runner, request = self.runner, self.request
         llm_request = build_request(
-            runner.system_prompt, request.prompt, request.memory_context, request.image
+            runner.system_prompt,
+            request.prompt,
+            request.memory_context,
+            request.image,
+            request.hardware_id,
         )
         extractor = ReplyExtractor()
         segmenter = SentenceSegmenter(
@@ -154,6 +159,8 @@ class _Turn:
                     break
                 text += waiting
             first = False
+            # The client is sent exactly what is spoken: markdown, emoji and symbols cleaned.
+            text = clean_for_speech(text)
             if text.strip():
                 utterance = Utterance(text)
                 await self.utterances.put(utterance)

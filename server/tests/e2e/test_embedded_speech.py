@@ -16,7 +16,9 @@ async def espeak_server(server_factory):
     settings = load_settings(
         env={},
         overrides={
+            "llm.provider": "scripted",
             "llm.scripted.mode": "echo",
+            "llm.intents.enabled": False,
             "tts.provider": "espeak",
             "server.host": "127.0.0.1",
         },

@@ -13,6 +13,7 @@ class FailingLLM:
     """Streams ``before`` fragments, then raises (0 fragments = fails before any data)."""
 
     name = "failing"
+    supports_images = False
 
     def __init__(self, fragments: list[str] | None = None) -> None:
         self.fragments = fragments or []
@@ -30,6 +31,7 @@ class HangingLLM:
     """Sends one sentence, then waits forever; records whether it was closed."""
 
     name = "hanging"
+    supports_images = False
 
     def __init__(self, first: str = '{"text": "Working on it. ') -> None:
         self.first = first

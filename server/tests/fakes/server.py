@@ -15,7 +15,12 @@ Factory = Callable[..., Any]
 
 
 def make_settings(**overrides: Any) -> Settings:
-    base = {"llm.provider": "scripted", "tts.provider": "scripted", "server.host": "127.0.0.1"}
+    base = {
+        "llm.provider": "scripted",
+        "llm.intents.enabled": False,
+        "tts.provider": "scripted",
+        "server.host": "127.0.0.1",
+    }
     return load_settings(env={}, overrides={**base, **overrides})
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import aiohttp
 import grpc
 import pytest
@@ -39,13 +37,20 @@ async def test_welcome_metadata_first_with_real_duration(server):
     assert meta.duration_sec > 0.5
 
 
-async def test_welcome_default_text_and_cache(server):
+async def test_welcome_default_greeting_is_ready_at_start(server):
+    # The default greeting is synthesized during start-up, so even the first request is a hit.
     first = await _welcome(server.stub)
-    started = time.perf_counter()
-    second = await _welcome(server.stub)
-    assert time.perf_counter() - started < 0.5
+    metrics = server.app.metrics.render().decode()
+    assert 'nexy_welcome_requests_total{cache="hit"} 1.0' in metrics
+    assert first[0].metadata.duration_sec > 1.0
+
+
+async def test_welcome_cache_serves_repeats(server):
+    first = await _welcome(server.stub, text="A brand new sentence.")
+    second = await _welcome(server.stub, text="A brand new sentence.")
     assert [r.SerializeToString() for r in first] == [r.SerializeToString() for r in second]
     metrics = server.app.metrics.render().decode()
+    assert 'nexy_welcome_requests_total{cache="miss"} 1.0' in metrics
     assert 'nexy_welcome_requests_total{cache="hit"} 1.0' in metrics
 
 
@@ -89,7 +94,7 @@ async def test_http_surface(server):
         async with http.get(server.http + "/status") as response:
             status = await response.json()
         assert status["active_turns"] == 0 and status["version"] == info.version
-        assert set(status["components"]) == {"llm", "tts", "usage"}
+        assert set(status["components"]) == {"memory", "llm", "tts", "usage"}
         async with http.get(server.http + "/metrics") as response:
             text = await response.text()
         assert "nexy_active_turns" in text and "nexy_time_to_first_audio_seconds" in text

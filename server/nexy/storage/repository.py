@@ -1,0 +1,177 @@
+"""The queries: device memory, finished turns, token usage, export and deletion.
+
+Every method is one short transaction. Upserts use ``INSERT … ON CONFLICT``, which SQLite and
+PostgreSQL both speak, so the same code runs on either backend.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nexy.storage.database import Database
+from nexy.storage.models import Device, TokenUsage, Turn
+from nexy.storage.records import DeviceMemory, Exchange, TurnRecord, as_utc, utc_now
+from nexy.usage import UsageRecord
+
+_TURN_FIELDS = (
+    "session_id",
+    "hardware_id",
+    "prompt",
+    "reply_text",
+    "action_json",
+    "outcome",
+    "first_text_ms",
+    "first_audio_ms",
+    "total_ms",
+    "llm_provider",
+    "tts_provider",
+)
+_USAGE_FIELDS = ("hardware_id", "session_id", "source", "input_tokens", "output_tokens", "model")
+
+
+class Repository:
+    """Reads and writes of the storage tables over a started ``Database``."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def load_memory(self, hardware_id: str) -> DeviceMemory:
+        """The device's facts and recent exchanges (empty for an unknown device); one query."""
+        query = select(Device.facts, Device.recent).where(Device.hardware_id == hardware_id)
+        async with self._db.session() as session:
+            row = (await session.execute(query)).one_or_none()
+        if row is None:
+            return DeviceMemory()
+        facts, recent = row
+        return DeviceMemory(
+            facts=[str(fact) for fact in facts or []],
+            recent=[Exchange.from_json(item) for item in recent or [] if isinstance(item, dict)],
+        )
+
+    async def save_memory(
+        self,
+        hardware_id: str,
+        facts: list[str],
+        recent: list[Exchange],
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        """Replace the device's memory, creating the device on first sight; ``at`` = last seen."""
+        seen = as_utc(at) if at is not None else utc_now()
+        values = {
+            "hardware_id": hardware_id,
+            "first_seen": seen,
+            "last_seen": seen,
+            "facts": list(facts),
+            "recent": [exchange.to_json() for exchange in recent],
+        }
+        insert = self._insert(Device).values(**values)
+        # first_seen is left alone: it is only set by the insert.
+        upsert = insert.on_conflict_do_update(
+            index_elements=[Device.hardware_id],
+            set_={
+                "last_seen": insert.excluded.last_seen,
+                "facts": insert.excluded.facts,
+                "recent": insert.excluded.recent,
+            },
+        )
+        async with self._db.session() as session:
+            await session.execute(upsert)
+
+    async def add_turn(
+        self, turn: TurnRecord, *, at: datetime | None = None, op_id: str | None = None
+    ) -> bool:
+        """Store a finished turn; False when a write with the same ``op_id`` is already stored."""
+        values = {name: getattr(turn, name) for name in _TURN_FIELDS}
+        return await self._add(Turn, values, at, op_id)
+
+    async def add_usage(
+        self, usage: UsageRecord, *, at: datetime | None = None, op_id: str | None = None
+    ) -> bool:
+        """Store a usage record; False when a write with the same ``op_id`` is already stored."""
+        values = {name: getattr(usage, name) for name in _USAGE_FIELDS}
+        return await self._add(TokenUsage, values, at, op_id)
+
+    async def export_device(self, hardware_id: str) -> dict[str, Any]:
+        """Everything stored about the device as JSON-ready data (memory, turns, usage)."""
+        async with self._db.session() as session:
+            device = await session.get(Device, hardware_id)
+            turns = await self._rows(session, Turn, hardware_id)
+            usage = await self._rows(session, TokenUsage, hardware_id)
+        memory: dict[str, Any] = {"facts": [], "recent": [], "first_seen": None, "last_seen": None}
+        if device is not None:
+            memory = {
+                "facts": list(device.facts),
+                "recent": list(device.recent),
+                "first_seen": device.first_seen.isoformat(),
+                "last_seen": device.last_seen.isoformat(),
+            }
+        return {
+            "hardware_id": hardware_id,
+            "exported_at": utc_now().isoformat(),
+            "memory": memory,
+            "turns": [_turn_json(turn) for turn in turns],
+            "usage": [_usage_json(record) for record in usage],
+        }
+
+    async def delete_device(self, hardware_id: str) -> dict[str, int]:
+        """Remove every row about the device, in one transaction; the count per table."""
+        removed: dict[str, int] = {}
+        async with self._db.session() as session:
+            for model in (Turn, TokenUsage, Device):
+                result = await session.execute(
+                    delete(model).where(model.hardware_id == hardware_id)
+                )
+                removed[model.__tablename__] = int(getattr(result, "rowcount", 0))
+        return removed
+
+    def _insert(self, table: Any) -> sqlite.Insert | postgresql.Insert:
+        if self._db.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    async def _add(
+        self,
+        model: type[Turn] | type[TokenUsage],
+        values: dict[str, Any],
+        at: datetime | None,
+        op_id: str | None,
+    ) -> bool:
+        values["created_at"] = as_utc(at) if at is not None else utc_now()
+        values["op_id"] = op_id
+        insert = self._insert(model).values(**values)
+        # A replay of an already stored write (same op_id) inserts nothing.
+        statement = insert.on_conflict_do_nothing(index_elements=["op_id"]) if op_id else insert
+        async with self._db.session() as session:
+            result = await session.execute(statement)
+        return int(getattr(result, "rowcount", 1)) > 0
+
+    @staticmethod
+    async def _rows(
+        session: AsyncSession, model: type[Turn] | type[TokenUsage], hardware_id: str
+    ) -> list[Any]:
+        query = (
+            select(model)
+            .where(model.hardware_id == hardware_id)
+            .order_by(model.created_at, model.id)
+        )
+        return list((await session.scalars(query)).all())
+
+
+def _turn_json(turn: Turn) -> dict[str, Any]:
+    data: dict[str, Any] = {name: getattr(turn, name) for name in _TURN_FIELDS}
+    data["id"] = turn.id
+    data["created_at"] = turn.created_at.isoformat()
+    return data
+
+
+def _usage_json(record: TokenUsage) -> dict[str, Any]:
+    data: dict[str, Any] = {name: getattr(record, name) for name in _USAGE_FIELDS}
+    data["id"] = record.id
+    data["created_at"] = record.created_at.isoformat()
+    return data

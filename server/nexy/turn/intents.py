@@ -1,0 +1,407 @@
+"""Local-first intents: common requests answered without any LLM call, in English and Russian.
+
+:class:`IntentMatcher` recognises whole utterances only — opening and closing apps, the time and
+date, greetings, remembering, recalling and forgetting facts, and questions about the screen the
+built-in model cannot see — so a longer question that merely contains the words ("how do I open
+a file in Python?") still goes to the model. Politeness ("please", "can you", "hey Nexy",
+"пожалуйста", "можешь") and punctuation are ignored. The reply's language is the prompt's: any
+Cyrillic letter means Russian.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from nexy.memory.hooks import MemoryHooks, looks_secret
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IntentReply:
+    """A local answer: what to say, and optionally an allow-listed command for the client."""
+
+    text: str
+    command: str | None = None
+    args: dict[str, str] = field(default_factory=dict)
+
+
+def _rx(*alternatives: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.IGNORECASE)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_NAME = r"n[ea]xy|н[еэ]кси"
+_PREFIX = _rx(
+    rf"(?:(?:hey|hi|hello|ok|okay|привет|эй|слушай)\s+)?(?:{_NAME})\b",
+    r"(?:please|kindly|just|go\s+ahead\s+and|i\s+(?:want|need)\s+you\s+to|i'd\s+like\s+you\s+to)\b",
+    r"(?:(?:can|could|would|will)\s+you(?:\s+please)?|hey|hi|hello|ok|okay)\b",
+    r"(?:(?:ты|вы)\s+)?(?:можешь|можете|мог\s+бы|могла\s+бы|могли\s+бы)\b",
+    r"(?:не\s+(?:мог|могла|могли)\s+бы(?:\s+(?:ты|вы))?|будь(?:те)?\s+(?:добр|добра|добры))\b",
+    r"(?:пожалуйста|давай(?:те)?|слушай|эй|привет)\b",
+)
+_SUFFIX = re.compile(rf"\b(?:please|for\s+me|{_NAME}|пожалуйста)$", re.IGNORECASE)
+
+_GREETING = _rx(
+    rf"(?P<word>hi|hello|hey|hiya|howdy|greetings|good\s+(?:morning|afternoon|evening|day)"
+    r"|привет(?:ик|ствую)?|здравствуй(?:те)?|доброе\s+утро|добрый\s+(?:день|вечер)|салют)"
+    rf"(?:\s+there)?(?:\s+(?:{_NAME}))?",
+    _NAME,
+)
+_TIME = _rx(
+    r"(?:what(?:'s|\s+is)\s+the\s+(?:current\s+)?time|what\s+time\s+is\s+it|what\s+time"
+    r"|(?:tell\s+me|do\s+you\s+know)\s+(?:the\s+time|what\s+time\s+it\s+is)|(?:current\s+)?time)"
+    r"(?:\s+(?:right\s+)?now)?",
+    r"(?:(?:который|сколько)(?:\s+сейчас)?\s+(?:час|времени|время)|(?:текущее\s+)?время"
+    r"|(?:скажи|подскажи)(?:те)?(?:\s+мне)?\s+(?:время|который\s+час|сколько\s+времени))"
+    r"(?:\s+сейчас)?",
+)
+_DATE = _rx(
+    r"what(?:'s|\s+is)\s+(?:the\s+date|the\s+day|today's\s+date|today)(?:\s+today)?",
+    r"what\s+(?:date|day)(?:\s+of\s+the\s+week)?\s+is\s+(?:it|today)(?:\s+today)?",
+    r"what\s+day\s+is\s+it|(?:tell\s+me\s+)?(?:today's|the)\s+date(?:\s+today)?",
+    r"(?:какое|какой|какая)\s+(?:сегодня\s+)?(?:число|день(?:\s+недели)?|дата)(?:\s+сегодня)?",
+    r"(?:скажи|подскажи)(?:те)?(?:\s+мне)?\s+(?:сегодняшнюю\s+)?дату|сегодняшняя\s+дата",
+)
+_RECALL = _rx(
+    r"what\s+do\s+you\s+(?:remember|know)\s+about\s+me|what\s+do\s+you\s+remember",
+    r"what\s+have\s+you\s+remembered|what\s+did\s+i\s+(?:ask|tell)\s+you\s+to\s+remember",
+    r"(?:tell\s+me\s+)?what\s+you\s+(?:remember|know\s+about\s+me)",
+    r"что\s+(?:ты|вы)\s+(?:помнишь|помните|запомнил[аи]?)(?:\s+(?:обо\s+мне|про\s+меня))?",
+    r"что\s+(?:ты|вы)\s+(?:обо\s+мне|про\s+меня)\s+(?:помнишь|помните|знаешь|знаете)",
+    r"что\s+(?:ты|вы)\s+(?:знаешь|знаете)\s+(?:обо\s+мне|про\s+меня)",
+)
+_FORGET = _rx(
+    r"forget(?:\s+about)?(?:\s+that)?\s+(?P<q>.+)",
+    r"забудь(?:те)?(?:\s+(?:про|о|об|что|то\s+что))?\s+(?P<q2>.+)",
+    r"(?P<wipe>(?:clear|erase|wipe|delete)\s+(?:your|my|the)\s+memory|(?:очисти|сотри)\s+память)",
+)
+_EVERYTHING = _rx(
+    r"(?:everything|all)(?:\s+(?:you\s+know|you\s+remember|of\s+it))?(?:\s+about\s+me)?",
+    r"все(?:\s+(?:что\s+)?(?:ты\s+)?(?:знаешь|помнишь))?(?:\s+(?:обо\s+мне|про\s+меня))?",
+)
+_REMEMBER = _rx(
+    r"(?:remember|memorize|keep\s+in\s+mind)(?:\s+that)?\s+(?P<fact>.+)",
+    r"(?:запомни(?:те)?|имей(?:те)?\s+в\s+виду)(?:\s+(?:что|то\s+что))?\s+(?P<fact2>.+)",
+)
+_APP_SUFFIX = r"(?:\.app|\s+(?:app|application|program|приложение))?"
+_OPEN = _rx(
+    rf"(?P<verb>open|launch|start|run|fire\s+up)(?:\s+up)?\s+(?:the\s+)?(?P<app>.+?){_APP_SUFFIX}",
+    rf"(?P<verb2>открой(?:те)?|открыть|запусти(?:те)?|запустить)(?:\s+мне)?"
+    rf"(?:\s+(?P<kind>приложение|программу))?\s+(?P<app2>.+?){_APP_SUFFIX}",
+)
+_CLOSE = _rx(
+    rf"(?:close|quit|exit)(?:\s+out\s+of)?\s+(?:the\s+)?(?P<app>.+?){_APP_SUFFIX}",
+    rf"(?:закрой(?:те)?|закрыть|выйди\s+из)(?:\s+(?:приложение|программу))?\s+(?P<app2>.+?)"
+    rf"{_APP_SUFFIX}",
+)
+# Verbs that start many things besides apps ("start the timer"): the name must look like one.
+_CAUTIOUS_VERBS = frozenset({"start", "run", "fire up", "запусти", "запустите", "запустить"})
+_KNOWN_APPS = _words(
+    "safari chrome firefox telegram whatsapp slack zoom spotify music mail notes calendar "
+    "calculator finder terminal xcode messages photos maps skype discord teams word excel "
+    "телеграм телеграмм телеграмма ватсап вотсап калькулятор календарь заметки почта музыка "
+    "хром сафари спотифай скайп дискорд терминал"
+)
+_NOT_APPS = _words(
+    "a an my your our his her their this that these those it some any new file files folder "
+    "tab tabs window link url website site page door source over again here there up timer "
+    "alarm meeting call game это его ее мой мою мое твой файл файлы папку папка вкладку "
+    "окно ссылку сайт страницу документ дверь новый новую новое таймер будильник"
+)
+_CONNECTORS = _words("and then in on with to for from of or at by и в на с для из по или")
+
+_SCREEN = _rx(
+    r"(?:(?:tell\s+me|describe|read|can\s+you\s+(?:see|tell\s+me))\s+)?what(?:'s|\s+is)\s+on"
+    r"\s+(?:my|the|this)\s+screen(?:\s+(?:right\s+)?now)?",
+    r"what\s+(?:do|can)\s+you\s+see(?:\s+(?:on\s+(?:my|the)\s+screen|here|(?:right\s+)?now))?",
+    r"(?:describe|read|look\s+at|explain)\s+(?:my|the|this)\s+screen|what\s+am\s+i\s+looking\s+at",
+    r"(?:(?:can|do)\s+you\s+)?see\s+(?:my|the)\s+screen",
+    r"(?:read|describe|explain|translate)\s+(?:this|it)(?:\s+(?:to\s+me|aloud|out\s+loud))?",
+    r"(?:скажи\s+|расскажи\s+)?что\s+(?:у\s+меня\s+|сейчас\s+)*на\s+экране(?:\s+сейчас)?",
+    r"что\s+(?:ты\s+)?(?:видишь|видно)(?:\s+(?:на\s+экране|здесь|тут|сейчас))?",
+    r"(?:опиши|прочитай|прочти|посмотри\s+на)\s+(?:мой\s+|этот\s+)?экран|ты\s+видишь\s+(?:мой\s+)?экран",
+    r"(?:прочитай|прочти|опиши|переведи)(?:\s+(?:это|вслух|текст|мне|с\s+экрана))*",
+)
+_DEICTIC = re.compile(r"\b(?:this|here|these|это|этот|эта|эти|здесь|тут)\b", re.IGNORECASE)
+_NOT_ABOUT_SCREEN = re.compile(
+    r"^(?:forget|remember|never\s+mind|stop|cancel|забудь|запомни|неважно|стоп|отмена|хватит)\b",
+    re.IGNORECASE,
+)
+
+_CYRILLIC = re.compile(r"[\u0400-\u04FF]")
+# Punctuation becomes a space (a '.' only where it ends a word), keeping character offsets.
+_PUNCT = re.compile(r"[?!,;:\"«»“”„()\[\]…]|\.(?=\s|$)|(?<!\w)['-]|['-](?!\w)")
+_MAX_APP_WORDS, _MAX_APP_CHARS, _MAX_DEICTIC_WORDS, _RECALL_LIMIT = 4, 40, 6, 10
+
+_EN_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_EN_MONTHS = "January February March April May June July August September October November December"
+_RU_DAYS = ("понедельник", "вторник", "среда", "четверг", "пятница", "суббота", "воскресенье")
+_RU_MONTHS = "января февраля марта апреля мая июня июля августа сентября октября ноября декабря"
+_SELF_TO_YOU = {"i am": "you are", "i was": "you were", "i'm": "you're", "i've": "you've"}
+_SELF_TO_YOU |= {"i'll": "you'll", "i'd": "you'd", "i": "you", "me": "you", "my": "your"}
+_SELF_TO_YOU |= {"mine": "yours", "myself": "yourself"}
+_SELF = re.compile(r"\b(?:i\s+am|i\s+was|i'm|i've|i'll|i'd|i|me|my|mine|myself)\b", re.IGNORECASE)
+
+_TEXTS = {
+    "open": ("Opening {app}.", "Открываю {app}."),
+    "close": ("Closing {app}.", "Закрываю {app}."),
+    "time": ("It's {time}.", "Сейчас {time}."),
+    "date": ("Today is {date}.", "Сегодня {date}."),
+    "greet": ("{hello}! How can I help?", "{hello}! Чем могу помочь?"),
+    "remembered": ("Okay, I'll remember that.", "Хорошо, запомню."),
+    "secret": ("I won't store passwords or other secrets.", "Я не храню пароли и другие секреты."),
+    "recall": ("Here's what I remember: {facts}.", "Вот что вы просили запомнить: {facts}."),
+    "recall_none": ("I don't remember anything about you yet.", "Я пока ничего о вас не помню."),
+    "wiped": ("Done. I've forgotten everything.", "Готово, память очищена."),
+    "wiped_none": ("There was nothing to forget.", "Мне нечего забывать."),
+    "forgot_one": ("Okay, I've forgotten that.", "Хорошо, это забыто."),
+    "forgot_many": ("Okay, I've forgotten {n} things.", "Хорошо, забыто записей: {n}."),
+    "forgot_none": ("I don't remember anything like that.", "Я такого не помню."),
+    "screen": (
+        "I can't see your screen with the built-in model. "
+        "A cloud model with vision can describe it.",
+        "Встроенная модель не видит ваш экран. "
+        "Описать его может облачная модель с поддержкой изображений.",
+    ),
+}
+_DEICTIC_FACTS = frozenset({"it", "this", "that", "them", "about it", "это", "этом", "то"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Said:
+    """The prompt twice, with equal offsets: as said (names, facts) and as matched (key)."""
+
+    raw: str
+    key: str  # punctuation blanked out, "ё" read as "е"
+    ru: bool
+
+    @classmethod
+    def of(cls, prompt: str) -> _Said:
+        raw = prompt.replace("’", "'")
+        key = _PUNCT.sub(" ", raw).replace("ё", "е").replace("Ё", "Е")
+        return cls(raw, key, _CYRILLIC.search(raw) is not None)
+
+    def text(self, name: str) -> str:
+        """The reply template ``name`` in the prompt's language."""
+        return _TEXTS[name][self.ru]
+
+    def raw_group(self, match: re.Match[str], group: str) -> str:
+        """What the user said for a group, as said: casing and inner punctuation kept."""
+        return " ".join(self.raw[match.start(group) : match.end(group)].split())
+
+
+def _trim(key: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and key[start].isspace():
+        start += 1
+    while end > start and key[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _request_span(key: str) -> tuple[int, int]:
+    """Where the request is once politeness and the assistant's name are set aside."""
+    start, end = _trim(key, 0, len(key))
+    while start < end:
+        prefix = _PREFIX.match(key, start, end)
+        suffix = _SUFFIX.search(key, start, end)
+        if prefix and prefix.end() > start:
+            start, end = _trim(key, prefix.end(), end)
+        elif suffix and suffix.start() > start:
+            start, end = _trim(key, start, suffix.start())
+        else:
+            break
+    return start, end
+
+
+def _group(match: re.Match[str], *names: str) -> str:
+    """The first of the alternative groups that took part in the match."""
+    return next(name for name in names if match.group(name) is not None)
+
+
+def _join(items: list[str], ru: bool) -> str:
+    """A spoken list: "a, b, and c" / "a, b и c"."""
+    conjunction = " и " if ru else " and "
+    if len(items) < 3:
+        return conjunction.join(items)
+    return ", ".join(items[:-1]) + ("" if ru else ",") + conjunction + items[-1]
+
+
+def _second_person(fact: str) -> str:
+    """'my name is Alex' → 'your name is Alex': the user's words, said back to them."""
+    return _SELF.sub(lambda m: _SELF_TO_YOU[" ".join(m[0].lower().split())], fact)
+
+
+class IntentMatcher:
+    """Answers common requests locally; None means the request goes to the model."""
+
+    def __init__(
+        self,
+        memory: MemoryHooks,
+        timezone: str = "",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._memory = memory
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._zone: tzinfo | None = None  # None: the server's local zone
+        if timezone:
+            try:
+                self._zone = ZoneInfo(timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                log.warning("unknown intents timezone %r; using the server's zone", timezone)
+
+    async def match(
+        self, prompt: str, hardware_id: str, has_screenshot: bool, model_sees_images: bool
+    ) -> IntentReply | None:
+        """The local reply to a whole utterance, or None when the model should answer."""
+        said = _Said.of(prompt)
+        greeting = _GREETING.fullmatch(said.key, *_trim(said.key, 0, len(said.key)))
+        if greeting:
+            return self._greet(said, greeting)
+        start, end = _request_span(said.key)
+        if start == end:
+            return None
+        body = said.key[start:end]
+        blind = not model_sees_images
+        if blind and _SCREEN.fullmatch(body):
+            return IntentReply(said.text("screen"))
+        reply = self._time(said, body) or self._app(said, start, end)
+        if reply is None:
+            reply = await self._memory_intent(said, start, end, hardware_id)
+        if reply is None and blind and has_screenshot and _refers_to_screen(body):
+            reply = IntentReply(said.text("screen"))
+        return reply
+
+    def _greet(self, said: _Said, match: re.Match[str]) -> IntentReply:
+        word = " ".join((match.group("word") or "").lower().split())
+        if said.ru:
+            hello = "Здравствуйте" if word.startswith("здравств") else "Привет"
+            hello = word.capitalize() if word.startswith("добр") else hello
+        else:
+            hello = word.capitalize() if word.startswith("good") else "Hi"
+        return IntentReply(said.text("greet").format(hello=hello))
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        # A naive clock is read as already in the configured zone; None means the server's zone.
+        return now if now.tzinfo is None else now.astimezone(self._zone)
+
+    def _time(self, said: _Said, body: str) -> IntentReply | None:
+        if _TIME.fullmatch(body):
+            now = self._now()
+            if said.ru:
+                spoken = f"{now.hour}:{now.minute:02d}"
+            else:
+                spoken = f"{now.hour % 12 or 12}:{now.minute:02d} {'AM' if now.hour < 12 else 'PM'}"
+            return IntentReply(said.text("time").format(time=spoken))
+        if _DATE.fullmatch(body):
+            now = self._now()
+            if said.ru:
+                month = _RU_MONTHS.split()[now.month - 1]
+                spoken = f"{_RU_DAYS[now.weekday()]}, {now.day} {month}"
+            else:
+                month = _EN_MONTHS.split()[now.month - 1]
+                spoken = f"{_EN_DAYS[now.weekday()]}, {month} {now.day}"
+            return IntentReply(said.text("date").format(date=spoken))
+        return None
+
+    def _app(self, said: _Said, start: int, end: int) -> IntentReply | None:
+        for pattern, command, kind in ((_OPEN, "open_app", "open"), (_CLOSE, "close_app", "close")):
+            match = pattern.fullmatch(said.key, start, end)
+            if match is None:
+                continue
+            name = _app_name(said, match)
+            if name is None:
+                return None
+            return IntentReply(said.text(kind).format(app=name), command, {"app_name": name})
+        return None
+
+    async def _memory_intent(
+        self, said: _Said, start: int, end: int, hardware_id: str
+    ) -> IntentReply | None:
+        if _RECALL.fullmatch(said.key, start, end):
+            return await self._recall(said, hardware_id)
+        forget = _FORGET.fullmatch(said.key, start, end)
+        if forget:
+            return await self._forget(said, forget, hardware_id)
+        remember = _REMEMBER.fullmatch(said.key, start, end)
+        if remember:
+            return await self._remember(said, remember, hardware_id)
+        return None
+
+    async def _recall(self, said: _Said, hardware_id: str) -> IntentReply:
+        facts = await self._memory.recall(hardware_id)
+        if not facts:
+            return IntentReply(said.text("recall_none"))
+        # The newest few: a spoken answer listing fifty facts would not be listened to.
+        shown = [fact.rstrip(" .!?;") for fact in facts[-_RECALL_LIMIT:]]
+        if not said.ru:
+            shown = [_second_person(fact) for fact in shown]
+        return IntentReply(said.text("recall").format(facts=_join(shown, said.ru)))
+
+    async def _forget(
+        self, said: _Said, match: re.Match[str], hardware_id: str
+    ) -> IntentReply | None:
+        if match.group("wipe") is not None:
+            query = ""
+        else:
+            group = _group(match, "q", "q2")
+            key = " ".join(match.group(group).lower().split())
+            if key in _DEICTIC_FACTS:
+                return None  # "forget it" means "never mind", not "erase my memory"
+            query = "" if _EVERYTHING.fullmatch(key) else said.raw_group(match, group)
+        removed = await self._memory.forget(hardware_id, query)
+        if not query:
+            return IntentReply(said.text("wiped" if removed else "wiped_none"))
+        name = {0: "forgot_none", 1: "forgot_one"}.get(removed, "forgot_many")
+        return IntentReply(said.text(name).format(n=removed))
+
+    async def _remember(
+        self, said: _Said, match: re.Match[str], hardware_id: str
+    ) -> IntentReply | None:
+        group = _group(match, "fact", "fact2")
+        key = " ".join(match.group(group).lower().split())
+        if key in _DEICTIC_FACTS or key.startswith(("to ", "me ")) or key == "me":
+            return None  # "remember to …" is a reminder, "remember this" points at something
+        fact = said.raw_group(match, group).strip(" .,!?;:")
+        if looks_secret(fact):
+            return IntentReply(said.text("secret"))
+        await self._memory.remember(hardware_id, fact)
+        return IntentReply(said.text("remembered"))
+
+
+def _app_name(said: _Said, match: re.Match[str]) -> str | None:
+    """The app the user named, as they said it, or None if it does not look like an app."""
+    group = _group(match, "app", "app2")
+    words = match.group(group).casefold().split()
+    if not words or len(words) > _MAX_APP_WORDS or len(match.group(group)) > _MAX_APP_CHARS:
+        return None
+    if words[0] in _NOT_APPS or any(word in _CONNECTORS for word in words):
+        return None
+    name = said.raw_group(match, group).strip("\"'«»“”.")
+    if not name:
+        return None
+    verb = " ".join((match.groupdict().get("verb") or match.groupdict().get("verb2") or "").split())
+    if verb.lower() in _CAUTIOUS_VERBS:
+        said_app = match.end(group) < match.end() or match.groupdict().get("kind") is not None
+        looks_named = name[0].isupper() or (said.ru and name.isascii())
+        if not (said_app or looks_named or " ".join(words) in _KNOWN_APPS):
+            return None
+    return name[0].upper() + name[1:] if name == name.lower() else name
+
+
+def _refers_to_screen(body: str) -> bool:
+    """A short request pointing at "this"/"here" while a screenshot is attached."""
+    return (
+        len(body.split()) <= _MAX_DEICTIC_WORDS
+        and _DEICTIC.search(body) is not None
+        and _NOT_ABOUT_SCREEN.match(body) is None
+    )

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Benchmark the embedded defaults: local LLM + intents, Piper/eSpeak speech, no network.
+
+    python server/scripts/bench_embedded.py [--rounds 10] [--write docs/BENCHMARKS.md]
+
+Starts `nexy-server serve` with no configuration (exactly what `make run` serves) on loopback and
+prints: time to the first audio byte for a question the model answers and for a local intent
+("Open Safari", with its action), the greeting's first chunk (cold: a text never synthesized
+before; cached: the default greeting), and whether 10 concurrent turns all complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the nexy package
+
+from benchlib import running_server, write_section  # noqa: E402
+
+from nexy.transport.grpc import streaming_pb2 as pb  # noqa: E402
+from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc  # noqa: E402
+
+HARDWARE_ID = "BENCH-EMBEDDED-0000-000000000000"
+
+
+@dataclass
+class Turn:
+    first_audio: float | None
+    total: float
+    text: str
+    action: str
+    ended: str
+
+
+async def turn(stub: pb_grpc.StreamingServiceStub, prompt: str) -> Turn:
+    request = pb.StreamRequest(
+        prompt=prompt,
+        hardware_id=HARDWARE_ID,
+        session_id=str(uuid.uuid4()),
+        phase=pb.REQUEST_PHASE_COMMIT,
+    )
+    started = time.perf_counter()
+    first_audio, text, action, ended = None, "", "", ""
+    async for response in stub.StreamAudio(request, timeout=60):
+        kind = response.WhichOneof("content")
+        if kind == "audio_chunk" and first_audio is None:
+            first_audio = time.perf_counter() - started
+        elif kind == "text_chunk":
+            text += response.text_chunk
+        elif kind == "action_message":
+            action = response.action_message.action_json
+        elif kind in ("end_message", "error_message"):
+            ended = kind
+            break
+    return Turn(first_audio, time.perf_counter() - started, text, action, ended)
+
+
+async def welcome_first_chunk(stub: pb_grpc.StreamingServiceStub, text: str) -> float:
+    started = time.perf_counter()
+    async for response in stub.GenerateWelcomeAudio(pb.WelcomeRequest(text=text), timeout=30):
+        if response.HasField("audio_chunk"):
+            return time.perf_counter() - started
+    raise RuntimeError("welcome audio had no audio chunk")
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
+async def measure(rounds: int) -> str:
+    server = running_server({}, ready_timeout=120)
+    async with server as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.StreamingServiceStub(channel)
+        hello = [await turn(stub, "Hello, who are you?") for _ in range(rounds)]
+        safari = [await turn(stub, "Open Safari") for _ in range(rounds)]
+        cold = [await welcome_first_chunk(stub, f"Welcome back, number {i}!") for i in range(5)]
+        cached = [await welcome_first_chunk(stub, "") for _ in range(rounds)]
+        questions = [f"Tell me a fact about the number {i}." for i in range(10)]
+        started = time.perf_counter()
+        concurrent = await asyncio.gather(*(turn(stub, q) for q in questions))
+        wall = time.perf_counter() - started
+    return report(hello, safari, cold, cached, concurrent, wall)
+
+
+def report(
+    hello: list[Turn],
+    safari: list[Turn],
+    cold: list[float],
+    cached: list[float],
+    concurrent: list[Turn],
+    wall: float,
+) -> str:
+    def median_first(turns: list[Turn]) -> float:
+        return statistics.median(t.first_audio or float("inf") for t in turns)
+
+    ok = sum(t.ended == "end_message" and t.first_audio is not None for t in concurrent)
+    return "\n".join(
+        [
+            "| measure | median ms | runs | note |",
+            "|---|---|---|---|",
+            f'| "Hello, who are you?" → first audio byte | {ms(median_first(hello))} '
+            f'| {len(hello)} | reply: "{hello[0].text.strip()}" |',
+            f'| "Open Safari" → first audio byte | {ms(median_first(safari))} | {len(safari)} '
+            f'| action: `{safari[0].action}`; said: "{safari[0].text.strip()}" |',
+            f"| greeting first chunk, cold (new text) | {ms(statistics.median(cold))} "
+            f"| {len(cold)} | synthesized in full first (metadata carries the real duration) |",
+            f"| greeting first chunk, cached | {ms(statistics.median(cached))} | {len(cached)} "
+            "| the default greeting is synthesized at start-up |",
+            f"| 10 concurrent turns | {ms(wall)} (wall) | 10 | {ok}/10 ended with "
+            "`end_message` and audio |",
+        ]
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Nexy embedded-defaults benchmark")
+    parser.add_argument("--rounds", type=int, default=10, help="runs per median")
+    parser.add_argument(
+        "--write", type=Path, help="replace the bench_embedded section of this file"
+    )
+    args = parser.parse_args()
+    text = asyncio.run(measure(args.rounds))
+    print(text)
+    if args.write:
+        write_section(args.write, text, name="bench_embedded")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

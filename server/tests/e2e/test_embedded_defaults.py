@@ -1,0 +1,67 @@
+"""The embedded defaults, for real: local LLM + intents, Piper/eSpeak, no configuration."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from nexy.config import load_settings
+from nexy.providers.tts.base import Voice
+from tests.fakes.client import commit, run_turn
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
+
+# The smallest valid PNG: one transparent pixel.
+PIXEL_PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6300010000000500010d0a2db40000000049454e44ae426082"
+    )
+).decode()
+
+
+@pytest.fixture
+async def embedded(server_factory):
+    return await server_factory(load_settings(env={}, overrides={"server.host": "127.0.0.1"}))
+
+
+def _rms(result) -> float:
+    pcm = np.frombuffer(b"".join(c.audio_data for c in result.audio), dtype="<i2")
+    return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if pcm.size else 0.0
+
+
+async def test_a_question_gets_text_and_speech(embedded):
+    result = await run_turn(embedded.stub, commit("How many legs does a spider have?"))
+    assert result.kinds[-1] == "end_message"
+    assert any(word in result.text.lower() for word in ("8", "eight"))
+    assert {(c.sample_rate, c.channels) for c in result.audio} == {(48000, 1)}
+    assert _rms(result) > 300
+    # Deterministic: the same question gives the same answer.
+    again = await run_turn(embedded.stub, commit("How many legs does a spider have?"))
+    assert again.text == result.text
+
+
+async def test_open_safari_gives_the_action_and_a_spoken_confirmation(embedded):
+    result = await run_turn(embedded.stub, commit("Open Safari"))
+    assert result.kinds[-2:] == ["action_message", "end_message"]
+    action = json.loads(result.responses[-2].action_message.action_json)
+    assert action["command"] == "open_app" and action["args"] == {"app_name": "Safari"}
+    assert "Safari" in result.text and _rms(result) > 300
+
+
+async def test_russian_is_spoken_with_a_russian_voice(embedded):
+    tts = embedded.app.tts
+    assert tts.engine_for(Voice("ru")).name == "espeak"
+    assert tts.engine_for(Voice("en")).name == "piper"
+    result = await run_turn(embedded.stub, commit("Открой Telegram"))
+    assert "Telegram" in result.text and any("а" <= ch <= "я" for ch in result.text.lower())
+    assert _rms(result) > 300
+
+
+async def test_the_local_model_is_honest_about_the_screen(embedded):
+    result = await run_turn(embedded.stub, commit("What's on my screen?", screenshot=PIXEL_PNG))
+    assert result.kinds[-1] == "end_message"
+    assert "can't see" in result.text.lower() or "cannot see" in result.text.lower()

