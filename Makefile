@@ -14,10 +14,9 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
-# Until the embedded LLM lands, the server answers with the scripted LLM in echo mode
-# (it repeats what you said) and speaks with eSpeak NG.
+# Serves the embedded defaults: local intents + SmolLM2, Piper/eSpeak NG, SQLite under data/.
 run: $(STAMP)
-	NEXY_LLM__SCRIPTED__MODE=$${NEXY_LLM__SCRIPTED__MODE:-echo} $(BIN)/nexy-server serve
+	$(BIN)/nexy-server serve
 
 test: $(STAMP) lint
 	$(BIN)/python server/scripts/run_all_tests.py --level all
@@ -31,7 +30,8 @@ proto: $(STAMP)
 	cd server && ../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. nexy/transport/grpc/streaming.proto
 
 bench: $(STAMP)
-	$(BIN)/python server/scripts/bench_turn.py
+	$(BIN)/python server/scripts/bench_turn.py --write docs/BENCHMARKS.md
+	$(BIN)/python server/scripts/bench_embedded.py --write docs/BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV)

@@ -6,28 +6,38 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
 from nexy.components import Registry
 from nexy.config import Settings
-from nexy.memory.hooks import InProcessMemory, MemoryHooks
+from nexy.memory.service import MemoryService
 from nexy.metrics import Metrics
 from nexy.providers.factory import build_llm, build_tts
 from nexy.providers.llm.base import LLMProvider
+from nexy.providers.llm.chain import FallbackLLM
+from nexy.providers.resilience import ProviderStats
 from nexy.providers.tts.base import TTSProvider
+from nexy.providers.tts.chain import FallbackTTS
+from nexy.storage import Database, Outbox, Repository
 from nexy.transport.grpc.server import GrpcServer
 from nexy.transport.grpc.servicer import StreamingServicer
 from nexy.transport.http.routes import HttpContext, build_http_app
 from nexy.turn.actions import ActionPolicy
 from nexy.turn.collect import CollectStore
+from nexy.turn.journal import TurnJournal
 from nexy.turn.prompt import system_prompt
 from nexy.turn.runner import TurnRunner
 from nexy.turn.tracker import TurnTracker
 from nexy.turn.welcome import WelcomeSpeaker
-from nexy.usage import MemoryUsageSink, UsageSink
 
 log = logging.getLogger(__name__)
+
+
+def _chain(provider: object) -> object:
+    """The fallback chain inside a provider (the intent path wraps the LLM chain)."""
+    return getattr(provider, "inner", provider)
 
 
 class NexyApp:
@@ -39,20 +49,25 @@ class NexyApp:
         *,
         llm: LLMProvider | None = None,
         tts: TTSProvider | None = None,
-        usage: UsageSink | None = None,
-        memory: MemoryHooks | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = Metrics()
         self.registry = Registry()
-        self.memory = memory or InProcessMemory()
+        self._build_storage(settings)
         self.llm = llm or build_llm(settings, self.memory)
         self.tts = tts or build_tts(settings)
-        self.usage = usage or MemoryUsageSink()
-        self.registry.register("memory", self.memory)
-        self.registry.register("llm", self.llm)
-        self.registry.register("tts", self.tts)
-        self.registry.register("usage", self.usage)
+        self.journal = TurnJournal(self.outbox, self.memory)
+        # Start order; close runs in reverse, so the journal drains into the outbox, which
+        # flushes into the database, before the database closes.
+        for capability, component in (
+            ("storage", self.database),
+            ("outbox", self.outbox),
+            ("memory", self.memory),
+            ("llm", self.llm),
+            ("tts", self.tts),
+            ("journal", self.journal),
+        ):
+            self.registry.register(capability, component)
         self.tracker = TurnTracker(settings.limits.max_concurrent_turns)
         self.policy = ActionPolicy(settings.actions)
         self.runner = TurnRunner(
@@ -82,14 +97,65 @@ class NexyApp:
             tracker=self.tracker,
             collect=self.collect,
             welcome=self.welcome,
-            usage=self.usage,
+            usage=self.outbox,
+            memory=self.memory,
+            journal=self.journal,
             metrics=self.metrics,
         )
         self.grpc = GrpcServer(settings.server, servicer)
-        self.http_context = HttpContext(self.registry, self.tracker, self.metrics, time.monotonic())
+        self.http_context = HttpContext(
+            self.registry, self.tracker, self.metrics, time.monotonic(), self.provider_stats
+        )
+        self.metrics.track_providers(self.provider_stats)
+        for kind, chain in (("llm", _chain(self.llm)), ("tts", _chain(self.tts))):
+            if isinstance(chain, FallbackLLM | FallbackTTS):
+                chain.on_latency = self._latency_hook(kind)
         self._http_runner: web.AppRunner | None = None
         self.grpc_port = 0
         self.http_port = 0
+
+    def _build_storage(self, settings: Settings) -> None:
+        storage, memory = settings.storage, settings.memory
+        self.database = Database(
+            storage.url.get_secret_value(),
+            auto_migrate=storage.auto_migrate,
+            echo=storage.echo,
+            schema=storage.schema_name,
+        )
+        self.repository = Repository(self.database)
+        self.outbox = Outbox(
+            self.repository,
+            storage.outbox_path,
+            retry_initial=storage.retry_initial_seconds,
+            retry_max=storage.retry_max_seconds,
+            close_timeout=storage.close_timeout_seconds,
+        )
+        self.memory = MemoryService(
+            self.repository,
+            self.outbox,
+            read_budget_s=memory.read_budget_ms / 1000,
+            max_facts=memory.max_facts,
+            max_recent=memory.max_recent,
+        )
+
+    def provider_stats(self) -> dict[str, list[ProviderStats]]:
+        """Each provider chain's members: state, calls, failures, latency."""
+        found: dict[str, list[ProviderStats]] = {}
+        for kind, provider in (("llm", self.llm), ("tts", self.tts)):
+            chain = _chain(provider)
+            if isinstance(chain, FallbackLLM | FallbackTTS):
+                found[kind] = chain.stats()
+        return found
+
+    def _latency_hook(self, kind: str) -> Callable[[str, float], None]:
+        histogram = self.metrics.provider_first_output
+        return lambda name, seconds: histogram.labels(kind, name).observe(seconds)
+
+    async def settle(self) -> None:
+        """Wait until every finished turn and queued write has reached the database."""
+        await self.journal.drain()
+        while self.outbox.pending():  # noqa: ASYNC110 - the outbox has no "empty" event
+            await asyncio.sleep(0.01)
 
     async def start(
         self, host: str | None = None, grpc_port: int | None = None, http_port: int | None = None

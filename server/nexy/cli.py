@@ -54,14 +54,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print("configuration is valid")
         return 0
+    if args.command in ("db", "data"):
+        from nexy.datacli import run_data_command  # storage imports only when needed
+
+        return run_data_command(args, settings)
     return _serve(settings)
 
 
 def _serve(settings: Settings) -> int:
     from nexy.app import NexyApp  # heavy imports only when serving
-    from nexy.logs import configure_logging
+    from nexy.logs import configure_logging, secret_values
 
-    configure_logging(settings.logging)
+    configure_logging(settings.logging, secret_values(settings))
 
     async def run() -> None:
         app = NexyApp(settings)

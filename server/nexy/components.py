@@ -115,6 +115,6 @@ class Registry:
             try:
                 if isinstance(component, Component):
                     await component.close()
-            except Exception:  # closing must reach every component
-                log.exception("closing %s failed", entry.capability)
+            except Exception as exc:  # closing must reach every component
+                log.error("closing %s failed: %s", entry.capability, type(exc).__name__)
             entry.status = ComponentStatus(State.DOWN, "closed")

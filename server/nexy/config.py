@@ -72,11 +72,50 @@ class IntentSettings(_Section):
     timezone: str = Field("", description="IANA zone for time/date answers; empty = server's")
 
 
+class TimeoutSettings(_Section):
+    connect_seconds: float = Field(1.0, gt=0, description="until the provider answers at all")
+    first_output_seconds: float = Field(8.0, gt=0, description="until the first token/audio")
+    total_seconds: float = Field(60.0, gt=0, description="the whole reply or utterance")
+
+
+class BreakerSettings(_Section):
+    failures: int = Field(3, ge=1, description="consecutive failures that open the breaker")
+    reset_seconds: float = Field(30.0, gt=0, description="how long it stays open")
+
+
+class GeminiSettings(_Section):
+    api_key: SecretStr = SecretStr("")
+    api_key_file: Path | None = Field(None, description="file holding the key (instead of env)")
+    backup_api_key: SecretStr = Field(SecretStr(""), description="used when the first is refused")
+    model: str = "gemini-2.5-flash"
+    base_url: str = Field("", description="empty: Google's endpoint")
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_output_tokens: int = Field(512, ge=16)
+
+
+class OpenAISettings(_Section):
+    api_key: SecretStr = SecretStr("")
+    api_key_file: Path | None = None
+    base_url: str = Field("https://api.openai.com/v1", description="any OpenAI-compatible /v1")
+    model: str = "gpt-4o-mini"
+    headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers")
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(512, ge=16)
+
+
+LLMName = Literal["local", "scripted", "gemini", "openai"]
+
+
 class LLMSettings(_Section):
-    provider: Literal["local", "scripted"] = "local"
+    provider: LLMName = "local"
+    fallbacks: list[LLMName] = Field(default_factory=list, description="tried in order")
     system_prompt: str = ""
+    timeouts: TimeoutSettings = TimeoutSettings()
+    breaker: BreakerSettings = BreakerSettings()
     local: LocalLLMSettings = LocalLLMSettings()
     intents: IntentSettings = IntentSettings()
+    gemini: GeminiSettings = GeminiSettings()
+    openai: OpenAISettings = OpenAISettings()
     scripted: ScriptedLLMSettings = ScriptedLLMSettings()
 
 
@@ -99,15 +138,28 @@ class PiperSettings(_Section):
     threads: int = Field(2, ge=1)
 
 
+class EdgeSettings(_Section):
+    voices: dict[str, str] = {"en": "en-US-AriaNeural", "ru": "ru-RU-SvetlanaNeural"}
+    default_voice: str = "en-US-AriaNeural"
+    rate: str = Field("+0%", pattern=r"^[+-]\d{1,3}%$", description="speaking rate change")
+
+
+TTSName = Literal["auto", "piper", "espeak", "scripted", "edge"]
+
+
 class TTSSettings(_Section):
     # auto: Piper for its languages (English), eSpeak NG for every other language and as the
     # fallback when Piper fails before producing audio.
-    provider: Literal["auto", "piper", "espeak", "scripted"] = "auto"
+    provider: TTSName = "auto"
+    fallbacks: list[TTSName] = Field(default_factory=list, description="tried in order")
+    timeouts: TimeoutSettings = TimeoutSettings(first_output_seconds=3.0, total_seconds=30.0)
+    breaker: BreakerSettings = BreakerSettings()
     sample_rate: Literal[16000, 22050, 24000, 44100, 48000] = 48000
     chunk_ms: int = Field(100, ge=10, le=1000)
     scripted: ScriptedTTSSettings = ScriptedTTSSettings()
     espeak: EspeakSettings = EspeakSettings()
     piper: PiperSettings = PiperSettings()
+    edge: EdgeSettings = EdgeSettings()
 
 
 class TurnSettings(_Section):
@@ -143,6 +195,26 @@ class WelcomeSettings(_Section):
     cache_entries: int = Field(64, ge=0)
 
 
+class StorageSettings(_Section):
+    # A secret because production URLs carry a password; `config show` masks it.
+    url: SecretStr = SecretStr("sqlite+aiosqlite:///data/nexy.db")
+    schema_name: str | None = Field(None, description="PostgreSQL schema (search_path)")
+    auto_migrate: bool = Field(True, description="apply pending migrations at start")
+    echo: bool = False
+    outbox_path: Path = Field(
+        Path("data/outbox.db"), description="local durable queue of writes (not the database)"
+    )
+    retry_initial_seconds: float = Field(0.2, gt=0)
+    retry_max_seconds: float = Field(5.0, gt=0)
+    close_timeout_seconds: float = Field(5.0, ge=0)
+
+
+class MemorySettings(_Section):
+    read_budget_ms: float = Field(150.0, gt=0, description="a slower read is skipped")
+    max_facts: int = Field(50, ge=1)
+    max_recent: int = Field(6, ge=0, description="exchanges in the short-term window")
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = False
@@ -156,6 +228,8 @@ class Settings(_Section):
     turn: TurnSettings = TurnSettings()
     actions: ActionSettings = ActionSettings()
     welcome: WelcomeSettings = WelcomeSettings()
+    storage: StorageSettings = StorageSettings()
+    memory: MemorySettings = MemorySettings()
     logging: LoggingSettings = LoggingSettings()
 
 

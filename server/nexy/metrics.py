@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from nexy.providers.resilience import ProviderStats
+
+ProviderSource = Callable[[], dict[str, list[ProviderStats]]]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3.0, 6.0, 12.0)
 
@@ -56,5 +64,44 @@ class Metrics:
             "nexy_usage_reports", "ReportUsage calls, by result", ["result"], registry=r
         )
 
+        self.provider_first_output = Histogram(
+            "nexy_provider_first_output_seconds",
+            "Provider latency: request to first text fragment or audio chunk",
+            ["kind", "provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+
+    def track_providers(self, source: ProviderSource) -> None:
+        """Export the provider chains' counters and breaker states, read at scrape time."""
+        self.registry.register(_ProviderCollector(source))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _ProviderCollector(Collector):
+    """Provider calls, failures and state, straight from the chains (no double bookkeeping)."""
+
+    def __init__(self, source: ProviderSource) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        calls = CounterMetricFamily(
+            "nexy_provider_calls", "Provider calls", labels=["kind", "provider"]
+        )
+        failures = CounterMetricFamily(
+            "nexy_provider_failures", "Provider failures", labels=["kind", "provider"]
+        )
+        up = GaugeMetricFamily(
+            "nexy_provider_available",
+            "1 when the provider may be called (breaker not open)",
+            labels=["kind", "provider"],
+        )
+        for kind, members in self._source().items():
+            for stats in members:
+                labels = [kind, stats.name]
+                calls.add_metric(labels, stats.calls)
+                failures.add_metric(labels, stats.failures)
+                up.add_metric(labels, 0.0 if stats.state in ("open", "down") else 1.0)
+        yield from (calls, failures, up)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,7 +41,14 @@ async def running_server(env: dict[str, str], ready_timeout: float = 60) -> Asyn
         "--http-port",
         str(http_port),
     ]
-    full_env = {**os.environ, "NEXY_LOGGING__LEVEL": "WARNING", **env}
+    data = tempfile.mkdtemp(prefix="nexy-bench-")  # the benchmark's own database and outbox
+    full_env = {
+        **os.environ,
+        "NEXY_LOGGING__LEVEL": "WARNING",
+        "NEXY_STORAGE__URL": f"sqlite+aiosqlite:///{data}/nexy.db",
+        "NEXY_STORAGE__OUTBOX_PATH": f"{data}/outbox.db",
+        **env,
+    }
     process = subprocess.Popen(command, env=full_env, cwd=ROOT)  # noqa: ASYNC220 - start-up only
     try:
         await _wait_ready(http_port, process, ready_timeout)
@@ -47,6 +56,7 @@ async def running_server(env: dict[str, str], ready_timeout: float = 60) -> Asyn
     finally:
         process.terminate()
         process.wait(timeout=15)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 async def _wait_ready(http_port: int, process: subprocess.Popen[bytes], limit_s: float) -> None:

@@ -5,7 +5,7 @@
 """
 
 from nexy.storage.database import Database, mask_url, revision, upgrade
-from nexy.storage.ops import AddTurn, AddUsage, SaveMemory, WriteOp
+from nexy.storage.ops import AddTurn, AddUsage, SaveMemory, UpdateMemory, WriteOp
 from nexy.storage.outbox import Outbox
 from nexy.storage.records import DeviceMemory, Exchange, TurnRecord
 from nexy.storage.repository import Repository
@@ -20,6 +20,7 @@ __all__ = [
     "Repository",
     "SaveMemory",
     "TurnRecord",
+    "UpdateMemory",
     "WriteOp",
     "mask_url",
     "revision",

@@ -27,6 +27,29 @@ class SaveMemory:
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateMemory:
+    """Merge a change into a device's memory: forget, add facts, append an exchange.
+
+    It carries the change, not the resulting state, so writes queued during an outage and
+    replayed later merge with whatever the database holds by then instead of overwriting it.
+    """
+
+    kind: ClassVar[str] = "update_memory"
+    hardware_id: str
+    add_facts: tuple[str, ...] = ()
+    forget: str | None = None  # a forget request applied before the facts are added
+    exchange: Exchange | None = None
+    max_facts: int = 50
+    max_recent: int = 6
+    at: datetime = field(default_factory=utc_now)
+
+    def __post_init__(self) -> None:
+        # Refuse bad bounds here, where the caller sees it, rather than at flush time.
+        if self.max_facts < 1 or self.max_recent < 0:
+            raise ValueError("need max_facts >= 1 and max_recent >= 0")
+
+
+@dataclass(frozen=True, slots=True)
 class AddTurn:
     """Store a finished turn."""
 
@@ -54,7 +77,7 @@ class AddUsage:
         return self.usage.hardware_id
 
 
-WriteOp = SaveMemory | AddTurn | AddUsage
+WriteOp = SaveMemory | UpdateMemory | AddTurn | AddUsage
 
 
 class WriteTarget(Protocol):
@@ -66,6 +89,18 @@ class WriteTarget(Protocol):
         facts: list[str],
         recent: list[Exchange],
         *,
+        at: datetime | None = None,
+    ) -> None: ...
+
+    async def update_memory(
+        self,
+        hardware_id: str,
+        *,
+        add_facts: tuple[str, ...] = (),
+        forget: str | None = None,
+        exchange: Exchange | None = None,
+        max_facts: int,
+        max_recent: int,
         at: datetime | None = None,
     ) -> None: ...
 
@@ -83,6 +118,17 @@ async def apply_op(target: WriteTarget, op: WriteOp, op_id: str) -> None:
     match op:
         case SaveMemory():
             await target.save_memory(op.hardware_id, list(op.facts), list(op.recent), at=op.at)
+        case UpdateMemory():
+            # A replay needs no op_id: the merge is idempotent (see nexy.memory.facts).
+            await target.update_memory(
+                op.hardware_id,
+                add_facts=op.add_facts,
+                forget=op.forget,
+                exchange=op.exchange,
+                max_facts=op.max_facts,
+                max_recent=op.max_recent,
+                at=op.at,
+            )
         case AddTurn():
             await target.add_turn(op.turn, at=op.at, op_id=op_id)
         case AddUsage():
@@ -98,6 +144,15 @@ def encode_op(op: WriteOp) -> str:
                 "hardware_id": op.hardware_id,
                 "facts": list(op.facts),
                 "recent": [exchange.to_json() for exchange in op.recent],
+            }
+        case UpdateMemory():
+            data = {
+                "hardware_id": op.hardware_id,
+                "add_facts": list(op.add_facts),
+                "forget": op.forget,
+                "exchange": op.exchange.to_json() if op.exchange is not None else None,
+                "max_facts": op.max_facts,
+                "max_recent": op.max_recent,
             }
         case AddTurn():
             data = {name: getattr(op.turn, name) for name in TurnRecord.__dataclass_fields__}
@@ -116,6 +171,8 @@ def decode_op(text: str) -> WriteOp:
             facts = tuple(str(fact) for fact in data["facts"])
             recent = tuple(Exchange.from_json(item) for item in data["recent"])
             return SaveMemory(str(data["hardware_id"]), facts, recent, at)
+        if kind == UpdateMemory.kind:
+            return _decode_update(data, at)
         if kind == AddTurn.kind:
             return AddTurn(TurnRecord(**data), at)
         if kind == AddUsage.kind:
@@ -123,3 +180,18 @@ def decode_op(text: str) -> WriteOp:
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
         raise ValueError(f"unreadable queued write: {type(exc).__name__}: {exc}") from exc
     raise ValueError(f"unknown queued write kind {kind!r}")
+
+
+def _decode_update(data: dict[str, Any], at: datetime) -> UpdateMemory:
+    # Optional fields are read with defaults so older and newer writers stay compatible.
+    exchange = data.get("exchange")
+    forget = data.get("forget")
+    return UpdateMemory(
+        hardware_id=str(data["hardware_id"]),
+        add_facts=tuple(str(fact) for fact in data.get("add_facts") or ()),
+        forget=None if forget is None else str(forget),
+        exchange=Exchange.from_json(exchange) if isinstance(exchange, dict) else None,
+        max_facts=int(data.get("max_facts", 50)),
+        max_recent=int(data.get("max_recent", 6)),
+        at=at,
+    )

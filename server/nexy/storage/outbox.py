@@ -176,7 +176,7 @@ class Outbox:
                 drained = await self._drain()
             except Exception as exc:  # the spool itself failed: keep the task alive, retry
                 if self._failure is None:
-                    log.exception("outbox spool %s failed", self._path)
+                    log.error("outbox spool %s failed: %s", self._path, describe_error(exc))
                 self._failure = describe_error(exc)
                 drained = False
             if drained:

@@ -1,7 +1,9 @@
 """The queries: device memory, finished turns, token usage, export and deletion.
 
 Every method is one short transaction. Upserts use ``INSERT … ON CONFLICT``, which SQLite and
-PostgreSQL both speak, so the same code runs on either backend.
+PostgreSQL both speak, so the same code runs on either backend. ``update_memory`` is the one
+read-modify-write: it merges a change into the device row under a row lock (``FOR UPDATE`` on
+PostgreSQL; SQLite has one writer at a time), so concurrent updates never lose each other.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nexy.memory.facts import merge
 from nexy.storage.database import Database
 from nexy.storage.models import Device, TokenUsage, Turn
 from nexy.storage.records import DeviceMemory, Exchange, TurnRecord, as_utc, utc_now
@@ -82,6 +85,57 @@ class Repository:
         )
         async with self._db.session() as session:
             await session.execute(upsert)
+
+    async def update_memory(
+        self,
+        hardware_id: str,
+        *,
+        add_facts: tuple[str, ...] = (),
+        forget: str | None = None,
+        exchange: Exchange | None = None,
+        max_facts: int,
+        max_recent: int,
+        at: datetime | None = None,
+    ) -> None:
+        """Merge a change into the device's memory in one transaction (see ``facts.merge``)."""
+        seen = as_utc(at) if at is not None else utc_now()
+        # Create the row first so there is always a row to lock: two first writes for a new
+        # device then queue on the lock instead of one failing on the primary key.
+        create = (
+            self._insert(Device)
+            .values(hardware_id=hardware_id, first_seen=seen, last_seen=seen, facts=[], recent=[])
+            .on_conflict_do_nothing(index_elements=[Device.hardware_id])
+        )
+        locked = (
+            select(Device.facts, Device.recent)
+            .where(Device.hardware_id == hardware_id)
+            .with_for_update()  # rendered as nothing on SQLite, whose write lock is already held
+        )
+        async with self._db.session() as session:
+            await session.execute(create)
+            stored_facts, stored_recent = (await session.execute(locked)).one()
+            facts, recent, _ = merge(
+                [str(fact) for fact in stored_facts or []],
+                [
+                    Exchange.from_json(item)
+                    for item in stored_recent or []
+                    if isinstance(item, dict)
+                ],
+                add=add_facts,
+                forget=forget,
+                exchange=exchange,
+                max_facts=max_facts,
+                max_recent=max_recent,
+            )
+            await session.execute(
+                update(Device)
+                .where(Device.hardware_id == hardware_id)
+                .values(
+                    last_seen=seen,
+                    facts=facts,
+                    recent=[item.to_json() for item in recent],
+                )
+            )
 
     async def add_turn(
         self, turn: TurnRecord, *, at: datetime | None = None, op_id: str | None = None

@@ -41,8 +41,9 @@ async def test_english_question_is_spoken_at_48k(espeak_server):
 
 
 async def test_russian_prompt_is_spoken_with_a_russian_voice(espeak_server):
-    tts = espeak_server.app.tts
-    assert tts.voice_name_for(tts_voice("Привет, как дела?")) == "ru"
+    voice = tts_voice("Привет, как дела?")
+    engine = espeak_server.app.tts.engine_for(voice)
+    assert engine.name == "espeak" and engine.voice_name_for(voice) == "ru"
     result = await run_turn(espeak_server.stub, commit("Привет, как дела?"))
     assert result.text == "Привет, как дела?"
     pcm = _pcm(result)

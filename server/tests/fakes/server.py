@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from pydantic import SecretStr
 
 from nexy.app import NexyApp
-from nexy.config import Settings, load_settings
+from nexy.config import Settings, StorageSettings, load_settings
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
 
 Factory = Callable[..., Any]
@@ -22,6 +23,20 @@ def make_settings(**overrides: Any) -> Settings:
         "server.host": "127.0.0.1",
     }
     return load_settings(env={}, overrides={**base, **overrides})
+
+
+def with_private_storage(settings: Settings, tmp: Any) -> Settings:
+    """Give a test server its own SQLite file and outbox unless a test chose a database."""
+    if settings.storage.url != StorageSettings().url:
+        return settings
+    folder = tmp.mktemp("storage")
+    storage = settings.storage.model_copy(
+        update={
+            "url": SecretStr(f"sqlite+aiosqlite:///{folder / 'nexy.db'}"),
+            "outbox_path": folder / "outbox.db",
+        }
+    )
+    return settings.model_copy(update={"storage": storage})
 
 
 class Running:

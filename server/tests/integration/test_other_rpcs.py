@@ -61,7 +61,7 @@ async def test_welcome_engine_failure_is_unavailable(server_factory):
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-async def test_report_usage(server):
+async def test_report_usage_is_stored(server):
     ok = await server.stub.ReportUsage(
         pb.UsageRequest(
             hardware_id=HARDWARE_ID,
@@ -73,8 +73,9 @@ async def test_report_usage(server):
         )
     )
     assert ok.success
-    stored = server.app.usage.recent[-1]
-    assert (stored.hardware_id, stored.input_tokens, stored.output_tokens) == (HARDWARE_ID, 12, 30)
+    await server.app.settle()
+    stored = (await server.app.repository.export_device(HARDWARE_ID))["usage"]
+    assert [(u["input_tokens"], u["output_tokens"], u["model"]) for u in stored] == [(12, 30, "m")]
     bad = await server.stub.ReportUsage(pb.UsageRequest(hardware_id=""))
     assert not bad.success and "hardware_id is required" in bad.message
     negative = await server.stub.ReportUsage(pb.UsageRequest(hardware_id="X", input_tokens=-1))
@@ -94,7 +95,7 @@ async def test_http_surface(server):
         async with http.get(server.http + "/status") as response:
             status = await response.json()
         assert status["active_turns"] == 0 and status["version"] == info.version
-        assert set(status["components"]) == {"memory", "llm", "tts", "usage"}
+        assert set(status["components"]) == {"storage", "outbox", "memory", "llm", "tts", "journal"}
         async with http.get(server.http + "/metrics") as response:
             text = await response.text()
         assert "nexy_active_turns" in text and "nexy_time_to_first_audio_seconds" in text

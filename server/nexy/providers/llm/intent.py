@@ -74,6 +74,6 @@ class IntentFirstLLM:
                 request.image is not None,
                 self.inner.supports_images,
             )
-        except Exception:  # intents are a shortcut: if one fails (memory down), the model answers
-            log.exception("intent matching failed; asking the model")
+        except Exception as exc:  # intents are a shortcut: if one fails, the model answers
+            log.warning("intent matching failed (%s); asking the model", type(exc).__name__)
             return None

@@ -266,7 +266,7 @@ class LocalLLM:
         except LLMError as exc:
             error = exc
         except Exception as exc:  # the worker must outlive any one bad request
-            log.warning("local model generation failed", exc_info=True)
+            log.warning("local model generation failed: %s", type(exc).__name__)
             error = LLMError(f"local model failed: {type(exc).__name__}")
         finally:
             turn.finish(error)

@@ -88,8 +88,8 @@ class LanguageRouterTTS:
             try:
                 if isinstance(engine, Component):
                     await engine.close()
-            except Exception:  # closing must reach every engine
-                log.exception("closing TTS engine %s failed", engine.name)
+            except Exception as exc:  # closing must reach every engine
+                log.error("closing TTS engine %s failed: %s", engine.name, type(exc).__name__)
         self._failed.clear()
         self._closed = True
 

@@ -6,11 +6,12 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import grpc
 
 from nexy.config import LimitsSettings
-from nexy.events import AudioChunk, ErrorKind, TextChunk, TurnError, TurnEvent
+from nexy.events import Action, AudioChunk, ErrorKind, TextChunk, TurnError, TurnEvent
 from nexy.metrics import Metrics
 from nexy.transport.grpc import codec
 from nexy.transport.grpc import streaming_pb2 as pb
@@ -22,7 +23,9 @@ from nexy.transport.grpc.requests import (
     check_hardware_id,
     parse_stream_request,
 )
+from nexy.turn.actions import action_json
 from nexy.turn.collect import CollectStore, merge_prompt
+from nexy.turn.journal import TurnJournal, TurnLog, TurnMemory
 from nexy.turn.runner import TurnRequest, TurnRunner
 from nexy.turn.tracker import AdmissionError, TurnHandle, TurnTracker
 from nexy.turn.welcome import WelcomeSpeaker
@@ -56,6 +59,8 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
         collect: CollectStore,
         welcome: WelcomeSpeaker,
         usage: UsageSink,
+        memory: TurnMemory,
+        journal: TurnJournal,
         metrics: Metrics,
     ) -> None:
         self._limits = limits
@@ -64,6 +69,8 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
         self._collect = collect
         self._welcome = welcome
         self._usage = usage
+        self._memory = memory
+        self._journal = journal
         self._metrics = metrics
 
     async def StreamAudio(  # noqa: N802 - the generated base class fixes the name
@@ -104,39 +111,60 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
         self, turn: TurnRequest, handle: TurnHandle, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.StreamResponse]:
         """Run the turn in its own task and send its events until the terminal one."""
-        out: asyncio.Queue[TurnEvent | object] = asyncio.Queue(self._limits.outbound_queue_events)
-        task = asyncio.create_task(self._runner.run(turn, out))  # type: ignore[arg-type]
-        handle.task = task
-        task.add_done_callback(lambda _: _wake(out))
         started = time.perf_counter()
         self._metrics.active_turns.inc()
-        outcome = "interrupted"
-        first_text = first_audio = True
+        journal = TurnLog(
+            turn.hardware_id,
+            turn.session_id,
+            turn.prompt,
+            self._runner.llm.name,
+            self._runner.tts.name,
+        )
+        task: asyncio.Task[None] | None = None
         try:
+            memory = await self._memory.read_context(turn.hardware_id)
+            out: asyncio.Queue[TurnEvent | object] = asyncio.Queue(
+                self._limits.outbound_queue_events
+            )
+            task = asyncio.create_task(
+                self._runner.run(replace(turn, memory_context=memory), out)  # type: ignore[arg-type]
+            )
+            handle.task = task
+            task.add_done_callback(lambda _: _wake(out))
             while True:
                 event = await self._next_event(out, task, handle)
-                if first_text and isinstance(event, TextChunk):
-                    first_text = False
-                    self._metrics.first_text.observe(time.perf_counter() - started)
-                elif first_audio and isinstance(event, AudioChunk):
-                    first_audio = False
-                    self._metrics.first_audio.observe(time.perf_counter() - started)
+                self._note(journal, event, (time.perf_counter() - started) * 1000)
                 if isinstance(event, TurnError):
-                    outcome = "interrupted" if handle.interrupted else "failed"
+                    journal.outcome = "interrupted" if handle.interrupted else "failed"
                     yield self._fail(context, event)
                     break
                 yield codec.stream_response(event, turn.session_id)
                 if codec.is_terminal(event):
-                    outcome = "completed"
+                    journal.outcome = "completed"
                     break
         finally:
-            if not task.done():
+            if task is not None and not task.done():
                 task.cancel()
                 await asyncio.wait([task], timeout=1.0)
             self._tracker.release(handle)
+            total_ms = (time.perf_counter() - started) * 1000
             self._metrics.active_turns.dec()
-            self._metrics.turns.labels(outcome).inc()
-            self._metrics.turn_duration.observe(time.perf_counter() - started)
+            self._metrics.turns.labels(journal.outcome).inc()
+            self._metrics.turn_duration.observe(total_ms / 1000)
+            self._journal.submit(journal, total_ms)
+
+    def _note(self, journal: TurnLog, event: TurnEvent, elapsed_ms: float) -> None:
+        """Record what reaches the client: the spoken text, the action, first-byte times."""
+        if isinstance(event, TextChunk):
+            journal.spoken.append(event.text)
+            if journal.first_text_ms is None:
+                journal.first_text_ms = elapsed_ms
+                self._metrics.first_text.observe(elapsed_ms / 1000)
+        elif isinstance(event, AudioChunk) and journal.first_audio_ms is None:
+            journal.first_audio_ms = elapsed_ms
+            self._metrics.first_audio.observe(elapsed_ms / 1000)
+        elif isinstance(event, Action):
+            journal.action_json = action_json(event, journal.session_id)
 
     async def _next_event(
         self, out: asyncio.Queue[TurnEvent | object], task: asyncio.Task[None], handle: TurnHandle

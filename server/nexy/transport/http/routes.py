@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from nexy.components import Registry, State
-from nexy.metrics import Metrics
+from nexy.metrics import Metrics, ProviderSource
 from nexy.turn.tracker import TurnTracker
 from nexy.version import version_info
 
@@ -24,6 +24,7 @@ class HttpContext:
     tracker: TurnTracker
     metrics: Metrics
     started: float
+    providers: ProviderSource | None = None
     grpc_port: int = 0
     http_port: int = 0
     accepting: bool = True
@@ -89,6 +90,10 @@ def _status(ctx: HttpContext) -> dict[str, object]:
         "active_turns": ctx.tracker.active,
         "limits": {"max_concurrent_turns": ctx.tracker.capacity},
         "components": components,
+        "providers": {
+            kind: [asdict(stats) for stats in members]
+            for kind, members in (ctx.providers() if ctx.providers else {}).items()
+        },
         "endpoints": {
             "grpc_port": ctx.grpc_port,
             "http_port": ctx.http_port,

@@ -1,0 +1,118 @@
+"""After a turn: the turn record and the memory update, written off the hot path.
+
+The RPC handler may be cancelled the moment the client has its ``end_message``, so post-turn
+writes are handed to one owned worker instead of being awaited in the handler. The worker puts
+them in the durable outbox; ``close()`` drains what is left before shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from nexy.components import READY, ComponentStatus, State
+from nexy.storage import AddTurn, Outbox, TurnRecord
+from nexy.storage.records import Outcome
+
+log = logging.getLogger(__name__)
+
+
+class TurnMemory(Protocol):
+    """What a turn needs from memory: one read before, one update after."""
+
+    async def read_context(self, hardware_id: str) -> str:
+        """The memory text for the LLM input, read once within the read budget ("" if none)."""
+        ...
+
+    async def after_turn(self, hardware_id: str, prompt: str, reply: str, outcome: str) -> None:
+        """Update the device's memory from what was said (durably queued before returning)."""
+        ...
+
+
+@dataclass(slots=True)
+class TurnLog:
+    """What actually reached the client during one turn; filled in as events are sent."""
+
+    hardware_id: str
+    session_id: str
+    prompt: str
+    llm_provider: str
+    tts_provider: str
+    spoken: list[str] = field(default_factory=list)
+    action_json: str | None = None
+    first_text_ms: float | None = None
+    first_audio_ms: float | None = None
+    outcome: Outcome = "interrupted"
+
+    def record(self, total_ms: float) -> TurnRecord:
+        return TurnRecord(
+            session_id=self.session_id,
+            hardware_id=self.hardware_id,
+            prompt=self.prompt,
+            reply_text="".join(self.spoken),
+            outcome=self.outcome,
+            total_ms=total_ms,
+            llm_provider=self.llm_provider,
+            tts_provider=self.tts_provider,
+            action_json=self.action_json,
+            first_text_ms=self.first_text_ms,
+            first_audio_ms=self.first_audio_ms,
+        )
+
+
+class TurnJournal:
+    """One worker writing finished turns; bounded, drained on close."""
+
+    def __init__(self, outbox: Outbox, memory: TurnMemory, capacity: int = 1024) -> None:
+        self._outbox = outbox
+        self._memory = memory
+        self._queue: asyncio.Queue[tuple[TurnLog, float]] = asyncio.Queue(capacity)
+        self._worker: asyncio.Task[None] | None = None
+        self.lost = 0  # turns that could not even be queued (the worker is hopelessly behind)
+
+    async def start(self) -> None:
+        self._worker = asyncio.create_task(self._run(), name="turn-journal")
+
+    def status(self) -> ComponentStatus:
+        if self._worker is None or self._worker.done():
+            return ComponentStatus(State.DOWN, "not running")
+        if self.lost:
+            return ComponentStatus(State.DEGRADED, f"{self.lost} turn records lost")
+        return READY
+
+    def submit(self, turn: TurnLog, total_ms: float) -> None:
+        """Hand a finished turn over; never blocks (the handler may be being cancelled)."""
+        try:
+            self._queue.put_nowait((turn, total_ms))
+        except asyncio.QueueFull:
+            self.lost += 1
+            log.error("turn journal full: record of session %s lost", turn.session_id)
+
+    async def drain(self) -> None:
+        """Wait until every submitted turn has been written (tests and shutdown)."""
+        await self._queue.join()
+
+    async def close(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        if self._worker is None:
+            return
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout)
+        except TimeoutError:
+            log.warning("turn journal closed with %d turns unwritten", self._queue.qsize())
+        self._worker.cancel()
+        await asyncio.wait([self._worker])
+        self._worker = None
+
+    async def _run(self) -> None:
+        while True:
+            turn, total_ms = await self._queue.get()
+            try:
+                await self._outbox.put(AddTurn(turn.record(total_ms)))
+                reply = "".join(turn.spoken)
+                await self._memory.after_turn(turn.hardware_id, turn.prompt, reply, turn.outcome)
+            except Exception:  # one bad record must not stop the journal
+                log.error("writing turn %s failed", turn.session_id)
+            finally:
+                self._queue.task_done()
