@@ -29,7 +29,27 @@ def _parser() -> argparse.ArgumentParser:
     ):
         sub = config_commands.add_parser(name, help=text)
         sub.add_argument("--config", help="YAML config file (or NEXY_CONFIG)")
+    _storage_commands(commands)
     return parser
+
+
+def _storage_commands(commands: Any) -> None:
+    db = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    upgrade = db.add_parser("upgrade", help="apply pending migrations")
+    upgrade.add_argument("--config", help="YAML config file (or NEXY_CONFIG)")
+    upgrade.add_argument("--revision", default="head", help="target revision (default head)")
+    data = commands.add_parser("data", help="one device's stored data").add_subparsers(
+        dest="data_command", required=True
+    )
+    for name, text in (
+        ("export", "print the device's memory, turns and usage as JSON"),
+        ("delete", "delete everything stored about the device"),
+    ):
+        sub = data.add_parser(name, help=text)
+        sub.add_argument("--config", help="YAML config file (or NEXY_CONFIG)")
+        sub.add_argument("--hardware-id", required=True, help="the device's hardware_id")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
