@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from nexy.components import Registry
 from nexy.config import Settings
+from nexy.limits import DeviceLimits
 from nexy.memory.service import MemoryService
 from nexy.metrics import Metrics
 from nexy.providers.factory import build_llm, build_tts
@@ -31,6 +33,7 @@ from nexy.turn.prompt import system_prompt
 from nexy.turn.runner import TurnRunner
 from nexy.turn.tracker import TurnTracker
 from nexy.turn.welcome import WelcomeSpeaker
+from nexy.updates import UpdateFeed
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,17 @@ class NexyApp:
             ("journal", self.journal),
         ):
             self.registry.register(capability, component)
-        self.tracker = TurnTracker(settings.limits.max_concurrent_turns)
+        self.updates: UpdateFeed | None = None
+        if settings.updates.enabled:
+            self.updates = UpdateFeed(settings.updates)
+            # Optional: a broken updates folder must not stop the voice service.
+            self.registry.register("updates", self.updates, required=False)
+        self.device_limits = DeviceLimits(settings.limits)
+        self.tracker = TurnTracker(
+            settings.limits.max_concurrent_turns,
+            max_turns_per_device=settings.limits.max_turns_per_device,
+            device_limits=self.device_limits,
+        )
         self.policy = ActionPolicy(settings.actions)
         self.runner = TurnRunner(
             llm=self.llm,
@@ -102,9 +115,29 @@ class NexyApp:
             journal=self.journal,
             metrics=self.metrics,
         )
-        self.grpc = GrpcServer(settings.server, servicer)
+        self.grpc = GrpcServer(
+            settings.server, servicer, metrics=self.metrics, auth=settings.auth, tls=settings.tls
+        )
+        advertised = (
+            "max_concurrent_turns",
+            "max_turns_per_device",
+            "device_requests_per_minute",
+            "device_burst",
+            "daily_turns",
+            "weekly_turns",
+            "monthly_turns",
+            "idle_timeout_seconds",
+            "max_prompt_chars",
+            "max_screenshot_bytes",
+        )
         self.http_context = HttpContext(
-            self.registry, self.tracker, self.metrics, time.monotonic(), self.provider_stats
+            self.registry,
+            self.tracker,
+            self.metrics,
+            time.monotonic(),
+            self.provider_stats,
+            {name: getattr(settings.limits, name) for name in advertised},
+            updates=self.updates,
         )
         self.metrics.track_providers(self.provider_stats)
         for kind, chain in (("llm", _chain(self.llm)), ("tts", _chain(self.tts))):
@@ -165,6 +198,10 @@ class NexyApp:
         host = host or server.host
         await self.registry.start_all()
         await self._warm_greeting()
+        # Everything loaded so far (models, stubs, caches) lives as long as the process: keep it
+        # out of the collector's sweeps, which otherwise pause every stream ~100 ms under load.
+        gc.collect()
+        gc.freeze()
         self.grpc_port = await self.grpc.start(
             host, server.grpc_port if grpc_port is None else grpc_port
         )

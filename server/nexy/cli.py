@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nexy.config import ConfigError, Settings, load_settings, masked_dump
+from nexy.updates.release import add_release_commands, run_release_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         sub = config_commands.add_parser(name, help=text)
         sub.add_argument("--config", help="YAML config file (or NEXY_CONFIG)")
     _storage_commands(commands)
+    add_release_commands(commands)
     return parser
 
 
@@ -74,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print("configuration is valid")
         return 0
+    if args.command == "release":
+        return run_release_command(args, settings.updates)
     if args.command in ("db", "data"):
         from nexy.datacli import run_data_command  # storage imports only when needed
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 ENV_PREFIX = "NEXY_"
 ENV_CONFIG_PATH = "NEXY_CONFIG"
@@ -41,6 +41,17 @@ class LimitsSettings(_Section):
     collect_max_buffers: int = Field(10_000, ge=1)
     collect_max_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="all buffers together")
     outbound_queue_events: int = Field(16, ge=1, description="events buffered per stream")
+    max_turns_per_device: int = Field(2, ge=1, description="turns one device may run at once")
+    device_requests_per_minute: float = Field(
+        60.0, gt=0, description="token-bucket refill rate per device (COMMITs)"
+    )
+    device_burst: int = Field(10, ge=1, description="token-bucket size per device")
+    daily_turns: int = Field(0, ge=0, description="per-device quota; 0 = unlimited")
+    weekly_turns: int = Field(0, ge=0)
+    monthly_turns: int = Field(0, ge=0)
+    idle_timeout_seconds: float = Field(
+        30.0, gt=0, description="a stream whose client reads nothing for this long is ended"
+    )
 
 
 class ScriptedLLMSettings(_Section):
@@ -147,6 +158,9 @@ class EdgeSettings(_Section):
 TTSName = Literal["auto", "piper", "espeak", "scripted", "edge"]
 
 
+WIRE_RATES = (16000, 22050, 24000, 44100, 48000)
+
+
 class TTSSettings(_Section):
     # auto: Piper for its languages (English), eSpeak NG for every other language and as the
     # fallback when Piper fails before producing audio.
@@ -154,12 +168,19 @@ class TTSSettings(_Section):
     fallbacks: list[TTSName] = Field(default_factory=list, description="tried in order")
     timeouts: TimeoutSettings = TimeoutSettings(first_output_seconds=3.0, total_seconds=30.0)
     breaker: BreakerSettings = BreakerSettings()
-    sample_rate: Literal[16000, 22050, 24000, 44100, 48000] = 48000
+    sample_rate: int = Field(48000, description="wire rate: 16000 | 22050 | 24000 | 44100 | 48000")
     chunk_ms: int = Field(100, ge=10, le=1000)
     scripted: ScriptedTTSSettings = ScriptedTTSSettings()
     espeak: EspeakSettings = EspeakSettings()
     piper: PiperSettings = PiperSettings()
     edge: EdgeSettings = EdgeSettings()
+
+    @field_validator("sample_rate")
+    @classmethod
+    def _known_rate(cls, rate: int) -> int:
+        if rate not in WIRE_RATES:
+            raise ValueError(f"must be one of {', '.join(map(str, WIRE_RATES))}")
+        return rate
 
 
 class TurnSettings(_Section):
@@ -215,6 +236,35 @@ class MemorySettings(_Section):
     max_recent: int = Field(6, ge=0, description="exchanges in the short-term window")
 
 
+class CoordinationSettings(_Section):
+    # Empty: every replica coordinates in-process only (one box). Set to share interrupts,
+    # single-flight per session and per-device limits across replicas.
+    redis_url: SecretStr = Field(SecretStr(""), description="redis://host:6379/0")
+    key_prefix: str = "nexy"
+    operation_timeout_seconds: float = Field(0.25, gt=0, description="per Redis call")
+
+
+class AuthSettings(_Section):
+    enabled: bool = Field(False, description="require 'authorization: Bearer <token>' metadata")
+    tokens: list[SecretStr] = Field(default_factory=list, description="accepted bearer tokens")
+
+
+class TLSSettings(_Section):
+    cert_file: Path | None = Field(None, description="PEM certificate chain; with key_file: TLS")
+    key_file: Path | None = None
+
+
+class UpdatesSettings(_Section):
+    enabled: bool = True
+    folder: Path = Field(Path("data/updates"), description="manifests and downloads/ live here")
+    public_base_url: str = Field(
+        "", description="where clients download artifacts; empty: this server's /updates/downloads"
+    )
+    public_key: str = Field("", description="Ed25519 public key (base64) that verifies artifacts")
+    minimum_system_version: str = "13.0"
+    title: str = "Nexy"
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = False
@@ -230,6 +280,10 @@ class Settings(_Section):
     welcome: WelcomeSettings = WelcomeSettings()
     storage: StorageSettings = StorageSettings()
     memory: MemorySettings = MemorySettings()
+    coordination: CoordinationSettings = CoordinationSettings()
+    auth: AuthSettings = AuthSettings()
+    tls: TLSSettings = TLSSettings()
+    updates: UpdatesSettings = UpdatesSettings()
     logging: LoggingSettings = LoggingSettings()
 
 

@@ -13,6 +13,8 @@ from nexy.providers.resilience import ProviderStats
 ProviderSource = Callable[[], dict[str, list[ProviderStats]]]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3.0, 6.0, 12.0)
+# RPCs range from a millisecond health check to a minute-long spoken turn.
+_RPC_BUCKETS = (0.005, 0.025, 0.1, 0.4, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0)
 
 
 class Metrics:
@@ -62,6 +64,25 @@ class Metrics:
         )
         self.usage_reports = Counter(
             "nexy_usage_reports", "ReportUsage calls, by result", ["result"], registry=r
+        )
+
+        self.grpc_requests = Counter(
+            "nexy_grpc_requests",
+            "gRPC calls finished, by method and status code",
+            ["method", "code"],
+            registry=r,
+        )
+        self.grpc_seconds = Histogram(
+            "nexy_grpc_request_seconds",
+            "gRPC call duration, by method",
+            ["method"],
+            buckets=_RPC_BUCKETS,
+            registry=r,
+        )
+        self.idle_streams = Counter(
+            "nexy_idle_streams",
+            "Streams ended because the client read nothing for the idle timeout",
+            registry=r,
         )
 
         self.provider_first_output = Histogram(

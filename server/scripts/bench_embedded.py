@@ -16,52 +16,16 @@ import asyncio
 import statistics
 import sys
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the nexy package
 
-from benchlib import running_server, write_section  # noqa: E402
+from benchlib import Turn, run_turn, running_server, write_section  # noqa: E402
 
 from nexy.transport.grpc import streaming_pb2 as pb  # noqa: E402
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc  # noqa: E402
-
-HARDWARE_ID = "BENCH-EMBEDDED-0000-000000000000"
-
-
-@dataclass
-class Turn:
-    first_audio: float | None
-    total: float
-    text: str
-    action: str
-    ended: str
-
-
-async def turn(stub: pb_grpc.StreamingServiceStub, prompt: str) -> Turn:
-    request = pb.StreamRequest(
-        prompt=prompt,
-        hardware_id=HARDWARE_ID,
-        session_id=str(uuid.uuid4()),
-        phase=pb.REQUEST_PHASE_COMMIT,
-    )
-    started = time.perf_counter()
-    first_audio, text, action, ended = None, "", "", ""
-    async for response in stub.StreamAudio(request, timeout=60):
-        kind = response.WhichOneof("content")
-        if kind == "audio_chunk" and first_audio is None:
-            first_audio = time.perf_counter() - started
-        elif kind == "text_chunk":
-            text += response.text_chunk
-        elif kind == "action_message":
-            action = response.action_message.action_json
-        elif kind in ("end_message", "error_message"):
-            ended = kind
-            break
-    return Turn(first_audio, time.perf_counter() - started, text, action, ended)
 
 
 async def welcome_first_chunk(
@@ -83,15 +47,15 @@ async def measure(rounds: int) -> str:
     server = running_server({}, ready_timeout=120)
     async with server as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pb_grpc.StreamingServiceStub(channel)
-        hello = [await turn(stub, "Hello, who are you?") for _ in range(rounds)]
-        safari = [await turn(stub, "Open Safari") for _ in range(rounds)]
+        hello = [await run_turn(stub, "Hello, who are you?") for _ in range(rounds)]
+        safari = [await run_turn(stub, "Open Safari") for _ in range(rounds)]
         cold = [await welcome_first_chunk(stub, f"Welcome back, number {i}!") for i in range(5)]
         cached = [await welcome_first_chunk(stub, "") for _ in range(rounds)]
         # The default greeting under another cache key ("en-US"): its full cold synthesis.
         full = [await welcome_first_chunk(stub, "", f"en-US-{i}") for i in range(3)]
         questions = [f"Tell me a fact about the number {i}." for i in range(10)]
         started = time.perf_counter()
-        concurrent = await asyncio.gather(*(turn(stub, q) for q in questions))
+        concurrent = await asyncio.gather(*(run_turn(stub, q) for q in questions))
         wall = time.perf_counter() - started
     return report(hello, safari, cold, cached, full, concurrent, wall)
 

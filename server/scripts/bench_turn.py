@@ -22,26 +22,22 @@ import random
 import statistics
 import sys
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the nexy package
 
-from benchlib import percentile, running_server, write_section  # noqa: E402
+from benchlib import percentile, run_turn, running_server, write_section  # noqa: E402
 
 from nexy.config import ScriptedLLMSettings, ScriptedTTSSettings  # noqa: E402
 from nexy.providers.llm.base import LLMRequest  # noqa: E402
 from nexy.providers.llm.scripted import ScriptedLLM  # noqa: E402
 from nexy.providers.tts.base import Voice  # noqa: E402
 from nexy.providers.tts.scripted import ScriptedTTS, scripted_duration  # noqa: E402
-from nexy.transport.grpc import streaming_pb2 as pb  # noqa: E402
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc  # noqa: E402
 from nexy.turn.segment import SentenceSegmenter  # noqa: E402
 
-HARDWARE_ID = "BENCH-0000-0000-0000-000000000000"
 FIRST_TOKEN_MS = 50.0
 FIRST_CHUNK_MS = 20.0
 SIX_SENTENCES = (
@@ -52,31 +48,6 @@ SIX_SENTENCES = (
     "There is little chance of any rain. "
     "Tomorrow looks much the same as today."
 )
-
-
-@dataclass
-class TurnTiming:
-    first_audio: float
-    total: float
-
-
-async def one_turn(stub: pb_grpc.StreamingServiceStub, prompt: str) -> TurnTiming:
-    request = pb.StreamRequest(
-        prompt=prompt,
-        hardware_id=HARDWARE_ID,
-        session_id=str(uuid.uuid4()),
-        phase=pb.REQUEST_PHASE_COMMIT,
-    )
-    started = time.perf_counter()
-    first_audio = None
-    async for response in stub.StreamAudio(request, timeout=60):
-        if first_audio is None and response.HasField("audio_chunk"):
-            first_audio = time.perf_counter() - started
-        if response.HasField("end_message") or response.HasField("error_message"):
-            break
-    if first_audio is None:
-        raise RuntimeError("turn ended without audio")
-    return TurnTiming(first_audio, time.perf_counter() - started)
 
 
 async def added_latency(concurrency: int, duration: float) -> list[float]:
@@ -96,7 +67,7 @@ async def added_latency(concurrency: int, duration: float) -> list[float]:
     added: list[float] = []
     async with running_server(env) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
         stub = pb_grpc.StreamingServiceStub(ch)
-        await one_turn(stub, "warm up")
+        await run_turn(stub, "warm up")
         stop_at = time.monotonic() + duration
 
         async def client() -> None:
@@ -104,7 +75,9 @@ async def added_latency(concurrency: int, duration: float) -> list[float]:
             for _ in range(10_000):  # bounded; the deadline ends it first
                 if time.monotonic() >= stop_at:
                     return
-                timing = await one_turn(stub, "what is the answer?")
+                timing = await run_turn(stub, "what is the answer?")
+                if timing.first_audio is None:
+                    raise RuntimeError(f"a turn ended without audio ({timing.ended})")
                 added.append(timing.first_audio - floor)
 
         await asyncio.gather(*(client() for _ in range(concurrency)))
@@ -138,9 +111,9 @@ async def pipelining(rounds: int) -> tuple[float, float, float, float]:
     pipelined: list[float] = []
     async with running_server(env) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
         stub = pb_grpc.StreamingServiceStub(ch)
-        await one_turn(stub, "warm up")
+        await run_turn(stub, "warm up")
         for _ in range(rounds):
-            pipelined.append((await one_turn(stub, "weather?")).total)
+            pipelined.append((await run_turn(stub, "weather?")).total)
     llm_times, tts_times = [], []
     for _ in range(rounds):
         llm_times.append((await _llm_alone(llm_settings))[0])

@@ -10,13 +10,20 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
+from nexy.transport.grpc import streaming_pb2 as pb
+from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
+
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "server"))  # the nexy package
+HARDWARE_ID = "BENCH-0000-0000-0000-000000000000"
 
 
 def _free_port() -> int:
@@ -92,3 +99,92 @@ def write_section(path: Path, body: str, name: str = "bench_turn") -> None:
     else:
         current = current.rstrip() + "\n\n" + block + "\n"
     path.write_text(current, encoding="utf-8")
+
+
+@dataclass
+class Turn:
+    first_audio: float | None
+    total: float
+    text: str
+    action: str
+    ended: str
+
+
+async def run_turn(
+    stub: pb_grpc.StreamingServiceStub, prompt: str, hardware_id: str = HARDWARE_ID
+) -> Turn:
+    """One COMMIT as the desktop client sends it, timed from request to each milestone."""
+    request = pb.StreamRequest(
+        prompt=prompt,
+        hardware_id=hardware_id,
+        session_id=str(uuid.uuid4()),
+        phase=pb.REQUEST_PHASE_COMMIT,
+    )
+    started = time.perf_counter()
+    first_audio, text, action, ended = None, "", "", ""
+    async for response in stub.StreamAudio(request, timeout=60):
+        kind = response.WhichOneof("content")
+        if kind == "audio_chunk" and first_audio is None:
+            first_audio = time.perf_counter() - started
+        elif kind == "text_chunk":
+            text += response.text_chunk
+        elif kind == "action_message":
+            action = response.action_message.action_json
+        elif kind in ("end_message", "error_message"):
+            ended = kind
+            break
+    return Turn(first_audio, time.perf_counter() - started, text, action, ended)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerProcess:
+    """Where a spawned server listens, and its process id (for RSS and CPU sampling)."""
+
+    grpc_port: int
+    http_port: int
+    pid: int
+
+
+@asynccontextmanager
+async def running_server_process(
+    env: dict[str, str], ready_timeout: float = 60
+) -> AsyncIterator[ServerProcess]:
+    """Like :func:`running_server`, but yields both ports and the pid.
+
+    Load tests need the HTTP port (``/status``, ``/metrics``) and the pid (psutil RSS), which
+    ``running_server`` keeps to itself; it is left as it is so the other benchmarks do not change.
+    """
+    grpc_port, http_port = _free_port(), _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "nexy.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--grpc-port",
+        str(grpc_port),
+        "--http-port",
+        str(http_port),
+    ]
+    data = tempfile.mkdtemp(prefix="nexy-load-")  # the run's own database and outbox
+    full_env = {
+        **os.environ,
+        "NEXY_LOGGING__LEVEL": "WARNING",
+        "NEXY_STORAGE__URL": f"sqlite+aiosqlite:///{data}/nexy.db",
+        "NEXY_STORAGE__OUTBOX_PATH": f"{data}/outbox.db",
+        **env,
+    }
+    process = subprocess.Popen(command, env=full_env, cwd=ROOT)  # noqa: ASYNC220 - start-up only
+    try:
+        await _wait_ready(http_port, process, ready_timeout)
+        yield ServerProcess(grpc_port, http_port, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            # A server stuck in shutdown must not outlive the test (it holds ports and memory).
+            process.kill()
+            process.wait(timeout=5)
+        shutil.rmtree(data, ignore_errors=True)

@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
 """Run the test levels in order and print a summary table.
 
-    python server/scripts/run_all_tests.py [--level unit|storage|integration|e2e|all]
+    python server/scripts/run_all_tests.py [--level unit|storage|integration|e2e|smoke|all]
+                                           [pytest_args ...]
 
+unit, storage, integration and e2e are pytest folders (extra arguments go to pytest). smoke
+starts a local `nexy-server serve` itself (free loopback ports, a temporary data folder,
+scripted providers and short limits, see nexy.toolkit.local_server.SMOKE_ENV), waits for /ready,
+runs every toolkit script of the testing guide against it and stops it. all = every level.
 Exit code 0 only when every selected level passed.
 """
 
@@ -16,8 +21,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "server" / "scripts"
 TESTS = ROOT / "server" / "tests"
-LEVELS = ("unit", "storage", "integration", "e2e")
+sys.path.insert(0, str(ROOT / "server"))  # the toolkit, also from a checkout without install
+
+from nexy.toolkit.local_server import LocalServer, local_server  # noqa: E402
+
+PYTEST_LEVELS = ("unit", "storage", "integration", "e2e")
+LEVELS = (*PYTEST_LEVELS, "smoke")
+# The smoke level: each script with the port it takes (gRPC, or HTTP for the health check).
+SMOKE_SCRIPTS = (
+    ("grpc_smoke", "grpc"),
+    ("check_grpc_health", "http"),
+    ("test_full_pipeline_e2e", "grpc"),
+    ("test_full_chain_client", "grpc"),
+    ("test_mcp_full_integration", "grpc"),
+    ("test_welcome_audio", "grpc"),
+    ("grpc_contract_tests", "grpc"),
+    ("test_interceptor_errors", "grpc"),
+    ("test_backpressure", "grpc"),
+    ("chaos_smoke", "grpc"),
+)
+_HTTP_AWARE = {"test_welcome_audio", "test_interceptor_errors", "test_backpressure", "chaos_smoke"}
+SCRIPT_TIMEOUT_S = 300
 
 
 @dataclass
@@ -39,19 +65,82 @@ def run_level(level: str, extra: list[str]) -> LevelResult:
     return LevelResult(level, code, time.perf_counter() - started)
 
 
+def smoke_command(script: str, port_kind: str, server: LocalServer) -> list[str]:
+    """The command line the guide would use, pointed at the local server."""
+    port = server.http_port if port_kind == "http" else server.grpc_port
+    command = [sys.executable, str(SCRIPTS / f"{script}.py"), "127.0.0.1", str(port)]
+    if script == "check_grpc_health":
+        command += ["--grpc-port", str(server.grpc_port), "--require-updates"]
+    if script in _HTTP_AWARE:
+        command += ["--http-port", str(server.http_port)]
+    if script == "test_interceptor_errors":
+        command += ["--server-log", str(server.log_path)]
+    return command
+
+
+def run_smoke() -> list[LevelResult]:
+    """Start a local server, run every toolkit script against it, stop it."""
+    print("\n=== smoke ===", flush=True)
+    started = time.perf_counter()
+    try:
+        with local_server(cwd=ROOT) as server:
+            print(
+                f"local server: gRPC 127.0.0.1:{server.grpc_port}, "
+                f"HTTP 127.0.0.1:{server.http_port}, data {server.data}",
+                flush=True,
+            )
+            results = [_run_script(name, kind, server) for name, kind in SMOKE_SCRIPTS]
+            if any(r.code != 0 for r in results):
+                _print_server_problems(server)
+            return results
+    except RuntimeError as exc:  # the server never became ready: one failed row says why
+        print(f"smoke: {exc}", file=sys.stderr, flush=True)
+        return [LevelResult("smoke (server)", 1, time.perf_counter() - started)]
+
+
+def _print_server_problems(server: LocalServer) -> None:
+    """The server's warnings and errors: the per-call INFO lines would bury them."""
+    lines = [
+        line
+        for line in server.log_tail(100_000).splitlines()
+        if " WARNING " in line or " ERROR " in line or "Traceback" in line
+    ]
+    print("\n--- server log: warnings and errors ---", flush=True)
+    print("\n".join(lines[-30:]) or "(none)", flush=True)
+
+
+def _run_script(name: str, kind: str, server: LocalServer) -> LevelResult:
+    print(f"\n--- {name} ---", flush=True)
+    started = time.perf_counter()
+    try:
+        code = subprocess.call(
+            smoke_command(name, kind, server), cwd=ROOT, timeout=SCRIPT_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        print(f"{name}: no result within {SCRIPT_TIMEOUT_S} s", flush=True)
+        code = 1
+    return LevelResult(f"smoke/{name}", code, time.perf_counter() - started)
+
+
 def summary(results: list[LevelResult]) -> str:
-    lines = [f"{'level':<12} {'result':<10} {'seconds':>8}", "-" * 32]
-    lines += [f"{r.level:<12} {r.verdict:<10} {r.seconds:>8.1f}" for r in results]
+    width = max([12, *(len(r.level) + 1 for r in results)])
+    lines = [f"{'level':<{width}} {'result':<10} {'seconds':>8}", "-" * (width + 20)]
+    lines += [f"{r.level:<{width}} {r.verdict:<10} {r.seconds:>8.1f}" for r in results]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--level", choices=[*LEVELS, "all"], default="all")
     parser.add_argument("pytest_args", nargs="*", help="extra arguments for pytest")
     args = parser.parse_args(argv)
     levels = LEVELS if args.level == "all" else (args.level,)
-    results = [run_level(level, args.pytest_args) for level in levels]
+    results: list[LevelResult] = []
+    for level in levels:
+        if level == "smoke":
+            results += run_smoke()
+        else:
+            results.append(run_level(level, args.pytest_args))
     print("\n" + summary(results))
     failed = [r.level for r in results if r.code != 0]
     print("\nall levels passed" if not failed else f"\nfailed: {', '.join(failed)}")

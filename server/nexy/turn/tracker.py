@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from nexy.events import ErrorKind
+
+if TYPE_CHECKING:  # nexy.limits imports AdmissionError from here
+    from nexy.limits import DeviceLimiter
 
 
 class AdmissionError(Exception):
@@ -36,10 +40,23 @@ class TurnHandle:
 
 
 class TurnTracker:
-    """In-process bookkeeping of active turns (cluster-wide coordination wraps this)."""
+    """In-process bookkeeping of active turns (cluster-wide coordination wraps this).
 
-    def __init__(self, max_concurrent_turns: int) -> None:
+    Admission order: the replica's turn limit, the device's rate and quotas, a session already
+    running, the device's concurrent turns. A turn refused after the device limits counted it
+    is refunded, so only admitted turns use up rate and quota.
+    """
+
+    def __init__(
+        self,
+        max_concurrent_turns: int,
+        *,
+        max_turns_per_device: int | None = None,
+        device_limits: DeviceLimiter | None = None,
+    ) -> None:
         self._max = max_concurrent_turns
+        self._max_per_device = max_turns_per_device
+        self._device_limits = device_limits
         self._by_session: dict[str, TurnHandle] = {}
         self._by_device: dict[str, set[TurnHandle]] = {}
 
@@ -51,8 +68,11 @@ class TurnTracker:
     def capacity(self) -> int:
         return self._max
 
+    def active_for(self, hardware_id: str) -> int:
+        return len(self._by_device.get(hardware_id, ()))
+
     def admit(self, hardware_id: str, session_id: str) -> TurnHandle:
-        """Register a turn or raise AdmissionError (server full, or the session already running)."""
+        """Register a turn or raise AdmissionError (see the class docstring for the order)."""
         if len(self._by_session) >= self._max:
             raise AdmissionError(
                 ErrorKind.RESOURCE_EXHAUSTED,
@@ -60,16 +80,34 @@ class TurnTracker:
                 "concurrent turns, please retry shortly",
                 "stream_limit",
             )
+        if self._device_limits is not None:
+            self._device_limits.check(hardware_id)
+        try:
+            self._check_in_flight(hardware_id, session_id)
+        except AdmissionError:
+            if self._device_limits is not None:
+                self._device_limits.refund(hardware_id)
+            raise
+        handle = TurnHandle(hardware_id, session_id)
+        self._by_session[session_id] = handle
+        self._by_device.setdefault(hardware_id, set()).add(handle)
+        return handle
+
+    def _check_in_flight(self, hardware_id: str, session_id: str) -> None:
         if session_id in self._by_session:
             raise AdmissionError(
                 ErrorKind.ALREADY_EXISTS,
                 f"session {session_id} already has a turn in progress",
                 "duplicate_session",
             )
-        handle = TurnHandle(hardware_id, session_id)
-        self._by_session[session_id] = handle
-        self._by_device.setdefault(hardware_id, set()).add(handle)
-        return handle
+        limit = self._max_per_device
+        if limit is not None and self.active_for(hardware_id) >= limit:
+            raise AdmissionError(
+                ErrorKind.RESOURCE_EXHAUSTED,
+                f"DEVICE_TURN_LIMIT_EXCEEDED: this device already has {limit} turn(s) in "
+                "progress; wait for one to finish or interrupt it",
+                "device_turns",
+            )
 
     def release(self, handle: TurnHandle) -> None:
         if self._by_session.get(handle.session_id) is handle:

@@ -95,7 +95,15 @@ async def test_http_surface(server):
         async with http.get(server.http + "/status") as response:
             status = await response.json()
         assert status["active_turns"] == 0 and status["version"] == info.version
-        assert set(status["components"]) == {"storage", "outbox", "memory", "llm", "tts", "journal"}
+        assert set(status["components"]) == {
+            "storage",
+            "outbox",
+            "memory",
+            "llm",
+            "tts",
+            "journal",
+            "updates",
+        }
         async with http.get(server.http + "/metrics") as response:
             text = await response.text()
         assert "nexy_active_turns" in text and "nexy_time_to_first_audio_seconds" in text

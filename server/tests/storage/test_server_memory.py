@@ -111,7 +111,10 @@ async def test_interrupted_turn_is_recorded_with_what_was_said(backend, tmp_path
 async def test_database_outage_loses_nothing(backend, tmp_path, server_factory):
     """20 turns while the database is unreachable: every record and memory update lands."""
     proxy = None
-    settings = settings_for(backend, tmp_path)
+    # One device sends all 20 turns at once: lift its per-device limits for this drill.
+    settings = settings_for(
+        backend, tmp_path, **{"limits.max_turns_per_device": 20, "limits.device_burst": 20}
+    )
     if backend.name == "postgresql":
         url = make_url(backend.url)
         proxy = OutageProxy(url.host or "127.0.0.1", url.port or 5432)

@@ -93,6 +93,7 @@ class _Pump:
         contents: list[types.Content],
         config: types.GenerateContentConfig,
     ) -> None:
+        # Deliberately unbounded (see _run); max_output_tokens caps what can pile up in it.
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task = asyncio.create_task(self._run(client, model, contents, config))
 
@@ -108,8 +109,11 @@ class _Pump:
                 model=model, contents=contents, config=config
             )
             async for chunk in chunks:
-                # Unbounded on purpose: the task then only ever waits inside the SDK, where a
-                # cancel unwinds its generators. A reply is a few hundred tokens at most.
+                # Never `await put()`: the task must only ever wait inside the SDK, where a
+                # cancel unwinds its generators and closes the response. Cancelled while waiting
+                # for queue room it would leave them suspended (aclose() on the outermost does
+                # not reach the inner ones) and the upstream would keep generating. A reply is
+                # at most max_output_tokens, so the queue cannot grow without bound.
                 self._queue.put_nowait(chunk)
         except Exception as exc:  # handed to the reader, which translates it
             self._queue.put_nowait(exc)

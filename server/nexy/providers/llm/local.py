@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,6 +34,7 @@ import llama_cpp  # noqa: E402
 
 from nexy.components import READY, ComponentStatus, State
 from nexy.config import LocalLLMSettings
+from nexy.providers.handoff import End, Handoff
 from nexy.providers.llm.base import LLMError, LLMRequest
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,9 @@ DEFAULT_SYSTEM_PROMPT = (
 # requiring the whitespace keeps "3.5" from ending one early while its "." is the newest token.
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)")
 _TEMPLATE_TOKENS = 32  # room for the chat template's role markers around the two messages
-_BUFFERED_FRAGMENTS = 32  # tokens handed over but not yet read: plenty for a prompt reader
+# Tokens handed over but not yet read: plenty for a prompt reader, while a slow one makes
+# generation wait instead of growing memory.
+_BUFFERED_FRAGMENTS = 32
 _STALL_SECONDS = 30.0  # a reader this far behind has gone away without closing its stream
 
 _T = TypeVar("_T")
@@ -83,45 +87,12 @@ def sentence_cut(text: str, limit: int) -> int | None:
     return None
 
 
+@dataclass(frozen=True, slots=True, eq=False)  # LocalLLM tracks its turns by identity
 class _Turn:
-    """One reply in flight: the bounded hand-over from the worker thread to one consumer."""
+    """One reply in flight; its text fragments leave the worker thread through ``out``."""
 
-    def __init__(self, user: str) -> None:
-        self.user = user
-        self.loop = asyncio.get_running_loop()
-        # Text fragments, then None when the reply is complete or the error that ended it.
-        self.queue: asyncio.Queue[str | LLMError | None] = asyncio.Queue()
-        self.cancelled = threading.Event()
-        # Free buffer slots; the consumer returns one per fragment taken, so the queue stays
-        # bounded and a slow reader makes generation wait instead of growing memory.
-        self._slots = threading.Semaphore(_BUFFERED_FRAGMENTS)
-
-    def deliver(self, text: str) -> bool:
-        """Worker side: wait for room and hand ``text`` over; False means stop generating."""
-        if not self._slots.acquire(timeout=_STALL_SECONDS):
-            self.cancelled.set()  # a consumer that stopped reading must not pin the model
-        return not self.cancelled.is_set() and self._post(text)
-
-    def finish(self, error: LLMError | None) -> None:
-        """Worker side: mark the end of the reply (the end marker never waits for room)."""
-        self._post(error)
-
-    def taken(self) -> None:
-        """Consumer side: one fragment left the buffer."""
-        self._slots.release()
-
-    def cancel(self) -> None:
-        """Consumer side: stop generation at the next token."""
-        self.cancelled.set()
-        self._slots.release()  # wakes a worker waiting for room so it sees the flag now
-
-    def _post(self, item: str | LLMError | None) -> bool:
-        try:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
-        except RuntimeError:  # the consumer's event loop is closed: nobody is listening
-            self.cancelled.set()
-            return False
-        return True
+    user: str
+    out: Handoff[str]
 
 
 class LocalLLM:
@@ -171,7 +142,7 @@ class LocalLLM:
             return
         self._closed = True
         for turn in list(self._turns):
-            turn.cancel()
+            turn.out.cancel()
         await self._call(self._unload)
         self._executor.shutdown(wait=False)
 
@@ -180,24 +151,20 @@ class LocalLLM:
         if self._status.state is not State.READY:
             raise LLMError("local model is not started")
         # request.system asks cloud models for JSON, which this small model cannot follow.
-        turn = _Turn(request.user)
+        turn = _Turn(request.user, Handoff(_BUFFERED_FRAGMENTS, _STALL_SECONDS))
         future = self._submit(turn)
         self._turns.add(turn)
         try:
-            while True:
-                item = await turn.queue.get()
-                if item is None:
-                    return
-                if isinstance(item, LLMError):
-                    raise item
-                turn.taken()
+            while not isinstance(item := await turn.out.get(), End):
                 yield item
+            if item.error:
+                raise LLMError(item.error)
         finally:
             # Reached on normal end, aclose() and cancellation alike. A turn still waiting is
             # dropped from the queue so it never runs; a running one stops at its next token.
             if future.cancel():
                 self._left_queue()
-            turn.cancel()
+            turn.out.cancel()
             self._turns.discard(turn)
 
     def _submit(self, turn: _Turn) -> Future[None]:
@@ -256,20 +223,20 @@ class LocalLLM:
     def _run(self, turn: _Turn) -> None:
         """Worker: generate one turn; always ends its queue, whatever happens."""
         self._left_queue()
-        error: LLMError | None = None
+        error = ""
         try:
-            if not turn.cancelled.is_set():
+            if not turn.out.cancelled:
                 self._generate(turn)
-            if turn.cancelled.is_set():
+            if turn.out.cancelled:
                 # Only a reader cut off by close() or the stall timeout still sees this.
-                error = LLMError("local model reply was cancelled")
+                error = "local model reply was cancelled"
         except LLMError as exc:
-            error = exc
+            error = str(exc) or "local model failed"  # an empty message would read as success
         except Exception as exc:  # the worker must outlive any one bad request
             log.warning("local model generation failed: %s", type(exc).__name__)
-            error = LLMError(f"local model failed: {type(exc).__name__}")
+            error = f"local model failed: {type(exc).__name__}"
         finally:
-            turn.finish(error)
+            turn.out.finish(error)
 
     def _generate(self, turn: _Turn) -> None:
         """Worker: stream tokens to ``turn`` until the reply ends, is cut, or is cancelled."""
@@ -292,7 +259,7 @@ class LocalLLM:
         text = ""  # what the consumer has been given so far
         try:
             for chunk in chunks:
-                if turn.cancelled.is_set():
+                if turn.out.cancelled:
                     return
                 content = chunk["choices"][0]["delta"].get("content")
                 piece = content if isinstance(content, str) else ""
@@ -300,7 +267,7 @@ class LocalLLM:
                 cut = sentence_cut(combined, settings.max_sentences)
                 if cut is not None:
                     combined = combined[: max(cut, len(text))]
-                if len(combined) > len(text) and not turn.deliver(combined[len(text) :]):
+                if len(combined) > len(text) and not turn.out.deliver(combined[len(text) :]):
                     return
                 text = combined
                 if cut is not None:

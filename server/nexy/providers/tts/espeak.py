@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import functools
-import threading
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import TypeVar
 import espeakng_loader
 
 from nexy.components import READY, ComponentStatus, State
+from nexy.providers.handoff import End, Handoff
 from nexy.providers.tts.base import TTSError, Voice
 
 # Constants from eSpeak NG's speak_lib.h.
@@ -42,52 +42,13 @@ DEFAULT_VOICES: Mapping[str, str] = {"en": "en-us", "ru": "ru", "de": "de", "fr"
 
 
 @dataclass(frozen=True, slots=True)
-class _End:
-    """The last item of a job's queue; ``error`` is empty when synthesis finished normally."""
-
-    error: str = ""
-
-
 class _Job:
-    """One utterance in flight: the bounded hand-over from the worker thread to one consumer."""
+    """One utterance in flight; its audio leaves the worker thread through ``out``."""
 
-    def __init__(self, text: str, voice_name: str, rate_wpm: int, capacity: int, stall: float):
-        self.text, self.voice_name, self.rate_wpm = text, voice_name, rate_wpm
-        self.stall_seconds = stall
-        self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[bytes | _End] = asyncio.Queue()
-        self.cancelled = threading.Event()
-        # Free buffer slots; the consumer returns one per chunk taken, so the queue stays bounded.
-        self._slots = threading.Semaphore(capacity)
-
-    def deliver(self, pcm: bytes) -> bool:
-        """Worker side: wait for room and hand ``pcm`` over; False means abort the utterance."""
-        if not self._slots.acquire(timeout=self.stall_seconds):
-            self.cancelled.set()  # a consumer that stopped reading must not pin the worker
-        if self.cancelled.is_set():
-            return False
-        return self._post(pcm)
-
-    def finish(self, error: str = "") -> None:
-        """Worker side: mark the end of the utterance (the end marker never waits for room)."""
-        self._post(_End(error))
-
-    def taken(self) -> None:
-        """Consumer side: one chunk left the buffer."""
-        self._slots.release()
-
-    def cancel(self) -> None:
-        """Consumer side: stop synthesis at the next callback."""
-        self.cancelled.set()
-        self._slots.release()  # wakes a worker waiting for room so it sees the flag now
-
-    def _post(self, item: bytes | _End) -> bool:
-        try:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
-        except RuntimeError:  # the consumer's event loop is closed: nobody is listening
-            self.cancelled.set()
-            return False
-        return True
+    text: str
+    voice_name: str
+    rate_wpm: int
+    out: Handoff[bytes]
 
 
 class _Engine:
@@ -162,9 +123,9 @@ class _Engine:
         """Worker: synthesise one job; always ends its queue, whatever happens."""
         error = ""
         try:
-            if not job.cancelled.is_set():
+            if not job.out.cancelled:
                 self._synthesize(job)
-            if job.cancelled.is_set():
+            if job.out.cancelled:
                 # Only a reader cut off by close() or the stall timeout still sees this.
                 error = "eSpeak synthesis was aborted"
         except TTSError as exc:
@@ -173,7 +134,7 @@ class _Engine:
             error = f"eSpeak synthesis failed: {type(exc).__name__}"
         finally:
             self._job = None
-            job.finish(error)
+            job.out.finish(error)
 
     def _synthesize(self, job: _Job) -> None:
         lib = self._lib
@@ -185,18 +146,18 @@ class _Engine:
         text = job.text.replace("\0", " ").encode() + b"\0"
         self._job = job
         code = lib.espeak_Synth(text, len(text), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
-        if code != _EE_OK and not job.cancelled.is_set():
+        if code != _EE_OK and not job.out.cancelled:
             raise TTSError(f"eSpeak synthesis failed (code {code})")
 
     def _on_audio(self, wav: ctypes._Pointer[ctypes.c_short], count: int, _events: int) -> int:
         """The C synth callback (worker thread): 0 continues, 1 aborts the utterance."""
         try:
             job = self._job
-            if job is None or job.cancelled.is_set():
+            if job is None or job.out.cancelled:
                 return 1
             if wav and count > 0:
                 pcm = ctypes.string_at(wav, count * 2)
-                return 0 if job.deliver(pcm) else 1
+                return 0 if job.out.deliver(pcm) else 1
             return 0
         except Exception:  # an exception cannot cross into C; aborting is the safe answer
             return 1
@@ -252,7 +213,7 @@ class EspeakTTS:
         self._stall_seconds = stall_timeout_seconds
         self._status = ComponentStatus(State.DOWN, "not started")
         self._started = False
-        self._jobs: set[_Job] = set()
+        self._jobs: set[Handoff[bytes]] = set()
 
     async def start(self) -> None:
         """Load and initialise eSpeak NG, checking that every configured voice exists."""
@@ -273,8 +234,8 @@ class EspeakTTS:
 
     async def close(self) -> None:
         """Abort utterances in flight and release the engine (idempotent)."""
-        for job in list(self._jobs):
-            job.cancel()
+        for out in list(self._jobs):
+            out.cancel()
         if self._started:
             self._started = False
             await _ENGINE.call(_ENGINE.release)
@@ -294,23 +255,18 @@ class EspeakTTS:
             return
         if not self._started:
             raise TTSError("eSpeak engine is not started")
-        voice_name = self.voice_name_for(voice)
-        job = _Job(text, voice_name, self.rate_wpm, self._capacity, self._stall_seconds)
-        self._jobs.add(job)
+        out: Handoff[bytes] = Handoff(self._capacity, self._stall_seconds)
+        self._jobs.add(out)
         try:
-            _ENGINE.submit(job)
-            while True:
-                item = await job.queue.get()
-                if isinstance(item, _End):
-                    if item.error:
-                        raise TTSError(item.error)
-                    return
-                job.taken()
+            _ENGINE.submit(_Job(text, self.voice_name_for(voice), self.rate_wpm, out))
+            while not isinstance(item := await out.get(), End):
                 yield item
+            if item.error:
+                raise TTSError(item.error)
         finally:
             # Reached on normal end, aclose() and cancellation alike; a no-op once finished.
-            job.cancel()
-            self._jobs.discard(job)
+            out.cancel()
+            self._jobs.discard(out)
 
 
 def _language_key(language: str) -> str:

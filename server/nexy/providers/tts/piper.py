@@ -14,7 +14,6 @@ import asyncio
 import functools
 import hashlib
 import json
-import threading
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from piper.config import PiperConfig
 
 from nexy.components import READY, ComponentStatus, State
 from nexy.config import PiperSettings
+from nexy.providers.handoff import End, Handoff
 from nexy.providers.tts.base import TTSError, Voice
 
 _WARM_UP_TEXT = "Hello."
@@ -41,68 +41,29 @@ _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper")
 
 
 @dataclass(frozen=True, slots=True)
-class _End:
-    """The last item of a job's queue; ``error`` is empty when synthesis finished normally."""
-
-    error: str = ""
-
-
 class _Job:
-    """One utterance in flight: the bounded hand-over from the worker thread to one consumer."""
+    """One utterance in flight; its sentences leave the worker thread through ``out``."""
 
-    def __init__(self, text: str, config: SynthesisConfig, capacity: int, stall: float) -> None:
-        self.text, self.config, self.stall_seconds = text, config, stall
-        self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[bytes | _End] = asyncio.Queue()
-        self.cancelled = threading.Event()
-        # Free buffer slots; the consumer returns one per sentence taken, bounding the queue.
-        self._slots = threading.Semaphore(capacity)
-
-    def deliver(self, pcm: bytes) -> bool:
-        """Worker side: wait for room and hand ``pcm`` over; False means stop the utterance."""
-        if not self._slots.acquire(timeout=self.stall_seconds):
-            self.cancelled.set()  # a consumer that stopped reading must not pin the worker
-        if self.cancelled.is_set():
-            return False
-        return self._post(pcm)
-
-    def finish(self, error: str = "") -> None:
-        """Worker side: mark the end of the utterance (the end marker never waits for room)."""
-        self._post(_End(error))
-
-    def taken(self) -> None:
-        """Consumer side: one sentence left the buffer."""
-        self._slots.release()
-
-    def cancel(self) -> None:
-        """Consumer side: stop synthesis at the next sentence boundary."""
-        self.cancelled.set()
-        self._slots.release()  # wakes a worker waiting for room so it sees the flag now
-
-    def _post(self, item: bytes | _End) -> bool:
-        try:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
-        except RuntimeError:  # the consumer's event loop is closed: nobody is listening
-            self.cancelled.set()
-            return False
-        return True
+    text: str
+    config: SynthesisConfig
+    out: Handoff[bytes]
 
 
 def _run(voice: PiperVoice, job: _Job) -> None:
     """Worker: synthesise one job sentence by sentence; always ends its queue."""
     error = ""
     try:
-        if not job.cancelled.is_set():
+        if not job.out.cancelled:
             for chunk in voice.synthesize(job.text, syn_config=job.config):
-                if not job.deliver(chunk.audio_int16_bytes):
+                if not job.out.deliver(chunk.audio_int16_bytes):
                     break
-        if job.cancelled.is_set():
+        if job.out.cancelled:
             # Only a reader cut off by close() or the stall timeout still sees this.
             error = "Piper synthesis was aborted"
     except Exception as exc:  # the worker must outlive any one bad request
         error = f"Piper synthesis failed: {type(exc).__name__}"
     finally:
-        job.finish(error)
+        job.out.finish(error)
 
 
 def _sha256(path: Path) -> str:
@@ -177,7 +138,7 @@ class PiperTTS:
         self._stall_seconds = stall_timeout_seconds
         self._voice: PiperVoice | None = None
         self._status = ComponentStatus(State.DOWN, "not started")
-        self._jobs: set[_Job] = set()
+        self._jobs: set[Handoff[bytes]] = set()
 
     def model_files(self) -> tuple[Path, Path]:
         """The ONNX model and its JSON config: the configured model, else the bundled voice."""
@@ -209,8 +170,8 @@ class PiperTTS:
 
     async def close(self) -> None:
         """Stop utterances in flight and drop the model (idempotent)."""
-        for job in list(self._jobs):
-            job.cancel()
+        for out in list(self._jobs):
+            out.cancel()
         self._voice = None
         self._status = ComponentStatus(State.DOWN, "closed")
 
@@ -233,22 +194,18 @@ class PiperTTS:
         piper_voice = self._voice
         if piper_voice is None:
             raise TTSError("Piper engine is not started")
-        job = _Job(text, self.synthesis_config(voice), self._capacity, self._stall_seconds)
-        self._jobs.add(job)
+        out: Handoff[bytes] = Handoff(self._capacity, self._stall_seconds)
+        self._jobs.add(out)
         try:
             try:
-                _WORKER.submit(_run, piper_voice, job)
+                _WORKER.submit(_run, piper_voice, _Job(text, self.synthesis_config(voice), out))
             except RuntimeError as exc:  # the executor is shut down at interpreter exit
                 raise TTSError("Piper worker is not running") from exc
-            while True:
-                item = await job.queue.get()
-                if isinstance(item, _End):
-                    if item.error:
-                        raise TTSError(item.error)
-                    return
-                job.taken()
+            while not isinstance(item := await out.get(), End):
                 yield item
+            if item.error:
+                raise TTSError(item.error)
         finally:
             # Reached on normal end, aclose() and cancellation alike; a no-op once finished.
-            job.cancel()
-            self._jobs.discard(job)
+            out.cancel()
+            self._jobs.discard(out)

@@ -1,16 +1,32 @@
-"""The gRPC server: the Nexy service, standard health checking and reflection."""
+"""The gRPC server: the Nexy service, standard health checking and reflection.
+
+Calls pass through the interceptors (log line, metrics, request id; exception → INTERNAL;
+optional bearer tokens for the Nexy service only — health and reflection stay open). With a
+certificate and key configured the port speaks TLS.
+"""
 
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from nexy.config import ServerSettings
+from nexy.config import AuthSettings, ServerSettings, TLSSettings
+from nexy.metrics import Metrics
 from nexy.transport.grpc import streaming_pb2 as pb
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
+from nexy.transport.grpc.interceptors import (
+    BearerAuthInterceptor,
+    ExceptionInterceptor,
+    LoggingInterceptor,
+)
 from nexy.transport.grpc.servicer import StreamingServicer
+
+log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["StreamingService"].full_name
 
@@ -25,12 +41,53 @@ def _options(settings: ServerSettings) -> list[tuple[str, int]]:
     ]
 
 
-class GrpcServer:
-    """Owns the grpc.aio server and its health status."""
+def server_credentials(tls: TLSSettings) -> Any:
+    """``grpc.ssl_server_credentials`` for the configured files, or None when TLS is off."""
+    if tls.cert_file is None and tls.key_file is None:
+        return None
+    if tls.cert_file is None or tls.key_file is None:
+        raise ValueError("tls.cert_file and tls.key_file must be set together")
+    try:
+        chain, key = tls.cert_file.read_bytes(), tls.key_file.read_bytes()
+    except OSError as exc:
+        raise OSError(f"cannot read TLS file {exc.filename}: {exc.strerror}") from None
+    return grpc.ssl_server_credentials([(key, chain)])
 
-    def __init__(self, settings: ServerSettings, servicer: StreamingServicer) -> None:
+
+def _interceptors(metrics: Metrics, auth: AuthSettings | None) -> list[Any]:
+    # Outermost first: the log line and metrics must see what the inner two decide.
+    chain: list[Any] = [LoggingInterceptor(metrics), ExceptionInterceptor()]
+    if auth is not None and auth.enabled:
+        tokens = [token.get_secret_value() for token in auth.tokens]
+        if not any(tokens):
+            log.warning("auth is enabled but no token is configured: every call is refused")
+        chain.append(BearerAuthInterceptor(tokens, {SERVICE_NAME}))
+    return chain
+
+
+class GrpcServer:
+    """Owns the grpc.aio server and its health status.
+
+    ``metrics`` should be the application's (a private registry is used without it, which
+    /metrics does not show); ``auth`` and ``tls`` are off when omitted.
+    """
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        servicer: StreamingServicer,
+        *,
+        metrics: Metrics | None = None,
+        auth: AuthSettings | None = None,
+        tls: TLSSettings | None = None,
+    ) -> None:
         self._settings = settings
-        self.server = grpc.aio.server(options=_options(settings))
+        self.metrics = metrics or Metrics()
+        # Read the files now: a bad path fails at construction, before anything is started.
+        self._credentials = server_credentials(tls) if tls is not None else None
+        self.server = grpc.aio.server(
+            options=_options(settings), interceptors=_interceptors(self.metrics, auth)
+        )
         pb_grpc.add_StreamingServiceServicer_to_server(servicer, self.server)  # type: ignore[no-untyped-call]
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -44,9 +101,17 @@ class GrpcServer:
         )
         self.port = 0
 
+    @property
+    def tls(self) -> bool:
+        return self._credentials is not None
+
     async def start(self, host: str, port: int) -> int:
         """Bind and start; returns the bound port (useful with port 0 in tests)."""
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        if self._credentials is not None:
+            self.port = self.server.add_secure_port(address, self._credentials)
+        else:
+            self.port = self.server.add_insecure_port(address)
         if self.port == 0:
             raise OSError(f"cannot bind gRPC to {host}:{port}")
         await self.server.start()

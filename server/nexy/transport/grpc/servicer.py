@@ -1,11 +1,17 @@
-"""The four RPCs of ``streaming.StreamingService``: validation, admission, and draining a turn."""
+"""The four RPCs of ``streaming.StreamingService``: validation, admission, and draining a turn.
+
+The streaming RPCs write with ``context.write`` rather than ``yield`` so every write can carry
+the idle timeout: a client that stops reading fills the HTTP/2 window, the write stops
+completing, and after ``limits.idle_timeout_seconds`` the stream ends with DEADLINE_EXCEEDED and
+its turn is cancelled. Together with the bounded per-turn queue this caps what one slow client
+can make the server hold.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import grpc
@@ -35,7 +41,13 @@ log = logging.getLogger(__name__)
 
 COLLECT_ACCEPTED = "COLLECT_ACCEPTED"
 INTERNAL_TEXT = "internal server error"
+UNAVAILABLE_TEXT = "speech synthesis is unavailable"
+IDLE_TEXT = "the client read nothing for {seconds:g} s; the stream was ended"
 _ERROR_DONE = object()  # queue sentinel: the turn's owner task ended
+
+
+class _ClientIdle(Exception):
+    """A write did not complete within the idle timeout: the client stopped reading."""
 
 
 def _wake(out: asyncio.Queue[TurnEvent | object]) -> None:
@@ -75,24 +87,31 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
 
     async def StreamAudio(  # noqa: N802 - the generated base class fixes the name
         self, request: pb.StreamRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.StreamResponse]:
+    ) -> None:
+        try:
+            await self._stream_audio(request, context)
+        except _ClientIdle:
+            self._end_idle(context)
+
+    async def _stream_audio(
+        self, request: pb.StreamRequest, context: grpc.aio.ServicerContext
+    ) -> None:
         try:
             call = parse_stream_request(request, self._limits)
             if call.phase == COLLECT:
                 self._collect_chunk(call)
-                yield pb.StreamResponse(end_message=COLLECT_ACCEPTED)
+                await self._write(context, pb.StreamResponse(end_message=COLLECT_ACCEPTED))
                 return
             turn = self._commit(call)
             handle = self._tracker.admit(call.hardware_id, call.session_id)
         except RequestError as exc:
-            yield self._fail(context, TurnError(ErrorKind.INVALID_ARGUMENT, str(exc)))
+            await self._fail(context, TurnError(ErrorKind.INVALID_ARGUMENT, str(exc)))
             return
         except AdmissionError as exc:
             self._metrics.rejections.labels(exc.reason).inc()
-            yield self._fail(context, TurnError(exc.kind, exc.message))
+            await self._fail(context, TurnError(exc.kind, exc.message))
             return
-        async for response in self._drive(turn, handle, context):
-            yield response
+        await self._drive(turn, handle, context)
 
     def _collect_chunk(self, call: StreamCall) -> None:
         key = (call.hardware_id, call.session_id)
@@ -109,7 +128,7 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
 
     async def _drive(
         self, turn: TurnRequest, handle: TurnHandle, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.StreamResponse]:
+    ) -> None:
         """Run the turn in its own task and send its events until the terminal one."""
         started = time.perf_counter()
         self._metrics.active_turns.inc()
@@ -136,9 +155,9 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
                 self._note(journal, event, (time.perf_counter() - started) * 1000)
                 if isinstance(event, TurnError):
                     journal.outcome = "interrupted" if handle.interrupted else "failed"
-                    yield self._fail(context, event)
+                    await self._fail(context, event)
                     break
-                yield codec.stream_response(event, turn.session_id)
+                await self._write(context, codec.stream_response(event, turn.session_id))
                 if codec.is_terminal(event):
                     journal.outcome = "completed"
                     break
@@ -188,12 +207,30 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
             log.error("turn failed: %s", type(task.exception()).__name__)
         return TurnError(ErrorKind.INTERNAL, INTERNAL_TEXT)
 
-    def _fail(self, context: grpc.aio.ServicerContext, error: TurnError) -> pb.StreamResponse:
+    async def _fail(self, context: grpc.aio.ServicerContext, error: TurnError) -> None:
+        """Send the error message, then end with its status (unless the write goes idle)."""
+        await self._write(context, pb.StreamResponse(error_message=error.message))
         status = codec.STATUS[error.kind]
         context.set_code(status)
         context.set_details(error.message)
         self._metrics.errors.labels(status.name).inc()
-        return pb.StreamResponse(error_message=error.message)
+
+    async def _write(self, context: grpc.aio.ServicerContext, response: object) -> None:
+        try:
+            async with asyncio.timeout(self._limits.idle_timeout_seconds):
+                await context.write(response)
+        except TimeoutError:
+            raise _ClientIdle from None
+
+    def _end_idle(self, context: grpc.aio.ServicerContext) -> None:
+        # No error_message here: the timed-out write is still pending in gRPC core, and a second
+        # write on the call is refused (TOO_MANY_OPERATIONS), so the status details carry it.
+        seconds = self._limits.idle_timeout_seconds
+        log.warning("stream ended: the client read nothing for %.1f s", seconds)
+        context.set_code(grpc.StatusCode.DEADLINE_EXCEEDED)
+        context.set_details(IDLE_TEXT.format(seconds=seconds))
+        self._metrics.errors.labels(grpc.StatusCode.DEADLINE_EXCEEDED.name).inc()
+        self._metrics.idle_streams.inc()
 
     async def InterruptSession(  # noqa: N802
         self, request: pb.InterruptRequest, context: grpc.aio.ServicerContext
@@ -208,7 +245,15 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
 
     async def GenerateWelcomeAudio(  # noqa: N802
         self, request: pb.WelcomeRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.WelcomeResponse]:
+    ) -> None:
+        try:
+            await self._welcome_audio(request, context)
+        except _ClientIdle:
+            self._end_idle(context)
+
+    async def _welcome_audio(
+        self, request: pb.WelcomeRequest, context: grpc.aio.ServicerContext
+    ) -> None:
         cached = self._welcome.cached(request.text, request.voice, request.language)
         self._metrics.welcome.labels("hit" if cached else "miss").inc()
         try:
@@ -217,16 +262,16 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
             )
         except Exception as exc:  # stage boundary: engine failure → a clear status
             log.warning("welcome synthesis failed: %s", type(exc).__name__)
+            await self._write(context, pb.WelcomeResponse(error_message=UNAVAILABLE_TEXT))
             context.set_code(grpc.StatusCode.UNAVAILABLE)
-            context.set_details("speech synthesis is unavailable")
-            yield pb.WelcomeResponse(error_message="speech synthesis is unavailable")
+            context.set_details(UNAVAILABLE_TEXT)
             return
-        yield codec.welcome_metadata(audio.method, audio.duration_sec, audio.sample_rate)
+        metadata = codec.welcome_metadata(audio.method, audio.duration_sec, audio.sample_rate)
+        await self._write(context, metadata)
         for chunk in audio.chunks:
-            yield pb.WelcomeResponse(
-                audio_chunk=codec.audio_message(AudioChunk(chunk, audio.sample_rate))
-            )
-        yield pb.WelcomeResponse(end_message="completed")
+            message = codec.audio_message(AudioChunk(chunk, audio.sample_rate))
+            await self._write(context, pb.WelcomeResponse(audio_chunk=message))
+        await self._write(context, pb.WelcomeResponse(end_message="completed"))
 
     async def ReportUsage(  # noqa: N802
         self, request: pb.UsageRequest, context: grpc.aio.ServicerContext

@@ -10,7 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from nexy.components import Registry, State
 from nexy.metrics import Metrics, ProviderSource
+from nexy.transport.http.updates import update_routes
 from nexy.turn.tracker import TurnTracker
+from nexy.updates import UpdateFeed
 from nexy.version import version_info
 
 SERVICE = "nexy-server"
@@ -25,6 +27,8 @@ class HttpContext:
     metrics: Metrics
     started: float
     providers: ProviderSource | None = None
+    limits: dict[str, float | int] | None = None  # advertised so clients and tools can adapt
+    updates: UpdateFeed | None = None
     grpc_port: int = 0
     http_port: int = 0
     accepting: bool = True
@@ -63,6 +67,8 @@ def build_http_app(ctx: HttpContext) -> web.Application:
         return response
 
     app.add_routes(routes)
+    if ctx.updates is not None:
+        app.add_routes(update_routes(ctx.updates))
     return app
 
 
@@ -88,7 +94,7 @@ def _status(ctx: HttpContext) -> dict[str, object]:
         "build": info.build,
         "uptime_seconds": round(time.monotonic() - ctx.started, 3),
         "active_turns": ctx.tracker.active,
-        "limits": {"max_concurrent_turns": ctx.tracker.capacity},
+        "limits": ctx.limits or {"max_concurrent_turns": ctx.tracker.capacity},
         "components": components,
         "providers": {
             kind: [asdict(stats) for stats in members]
@@ -97,6 +103,7 @@ def _status(ctx: HttpContext) -> dict[str, object]:
         "endpoints": {
             "grpc_port": ctx.grpc_port,
             "http_port": ctx.http_port,
-            "http": ["/health", "/ready", "/status", "/metrics"],
+            "http": ["/health", "/ready", "/status", "/metrics"]
+            + (["/updates/health", "/updates/appcast.xml"] if ctx.updates else []),
         },
     }

@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""gRPC contract tests: responses match streaming.proto; stubs and protobuf versions.
+
+    python server/scripts/grpc_contract_tests.py [HOST] [PORT] [--tls] [--timeout SECONDS]
+
+Defaults to localhost 50051. Reads every RPC's responses as raw wire bytes: field numbers and
+wire types, exactly one oneof member per message, required fields (audio format, action JSON,
+non-empty texts), enum values (RequestPhase 0/1/unknown), error shape; server reflection lists
+streaming.StreamingService with its 4 methods and the same schema as the local .proto; the local
+stubs equal a fresh grpc_tools regeneration; grpcio/protobuf versions. ReportUsage is checked
+with refused requests only, so no usage rows are written. Exit code: 0 passed, 1 a check
+failed, 2 usage error or unreachable.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+
+from nexy.toolkit.cli import run_script  # noqa: E402
+from nexy.toolkit.contract import run_contract  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_script(
+        __doc__ or "",
+        lambda args, where, report: run_contract(where, report),
+        argv=argv,
+        success="Контракт соблюдается: все проверки прошли успешно",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

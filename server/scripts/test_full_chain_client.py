@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""Full chain to the client: a plain-text reply, a JSON action reply, session_id handling.
+
+    python server/scripts/test_full_chain_client.py [HOST] [PORT] [--tls] [--timeout SECONDS]
+
+Defaults to localhost 50051. The client cannot choose the model's reply, so the prompts are
+ones the server's local intent path answers deterministically: "Hello" → plain text,
+"Open Safari" → an open_app action (needs llm.intents.enabled, the default). session_id: the
+action carries the request's session_id; a COMMIT reusing a running session_id gets
+ALREADY_EXISTS and leaves the first turn alone; a new session_id works. Exit code: 0 passed,
+1 a check failed, 2 usage error or unreachable.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+
+from nexy.toolkit.cli import run_script  # noqa: E402
+from nexy.toolkit.pipeline import run_chain  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_script(
+        __doc__ or "",
+        lambda args, where, report: run_chain(where, report),
+        argv=argv,
+        success="Вся цепочка до клиента работает",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

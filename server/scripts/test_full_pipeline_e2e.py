@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Full pipeline E2E: gRPC request → LLM → TTS → client, data formats and streaming order.
+
+    python server/scripts/test_full_pipeline_e2e.py [HOST] [PORT] [--tls] [--timeout SECONDS]
+
+Defaults to localhost 50051. Checks one real turn: 48000 Hz mono int16 audio with even lengths,
+shape == samples and no silent chunks; text before its audio, at most one action before the
+end, exactly one terminal message; prints the time to first text and first audio; then the
+desktop client's COLLECT → COMMIT flow. Exit code: 0 passed, 1 a check failed, 2 usage
+error or unreachable.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+
+from nexy.toolkit.cli import run_script  # noqa: E402
+from nexy.toolkit.pipeline import run_pipeline  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_script(
+        __doc__ or "",
+        lambda args, where, report: run_pipeline(where, report),
+        argv=argv,
+        success="Все E2E-проверки пайплайна прошли успешно",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
