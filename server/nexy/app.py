@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import signal
+import ssl
 import time
 from collections.abc import Callable
 
@@ -13,7 +14,8 @@ from aiohttp import web
 
 from nexy.components import Registry
 from nexy.config import Settings
-from nexy.limits import DeviceLimits
+from nexy.coordination import build_coordination
+from nexy.limits import DeviceLimiter
 from nexy.memory.service import MemoryService
 from nexy.metrics import Metrics
 from nexy.providers.factory import build_llm, build_tts
@@ -36,6 +38,16 @@ from nexy.turn.welcome import WelcomeSpeaker
 from nexy.updates import UpdateFeed
 
 log = logging.getLogger(__name__)
+
+
+def _http_tls(settings: Settings) -> ssl.SSLContext | None:
+    """The HTTP side of `tls.cert_file`/`tls.key_file` (gRPC reads the same files)."""
+    tls = settings.tls
+    if tls.cert_file is None or tls.key_file is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    return context
 
 
 def _chain(provider: object) -> object:
@@ -76,11 +88,16 @@ class NexyApp:
             self.updates = UpdateFeed(settings.updates)
             # Optional: a broken updates folder must not stop the voice service.
             self.registry.register("updates", self.updates, required=False)
-        self.device_limits = DeviceLimits(settings.limits)
+        # Redis when configured (cluster-wide), else in-process; see docs/SCALING.md.
+        self.coordination = build_coordination(settings.coordination, settings.limits)
+        # Optional: with Redis away each replica coordinates its own turns (degraded).
+        self.registry.register("coordination", self.coordination, required=False)
+        self.device_limits: DeviceLimiter = self.coordination.limiter
         self.tracker = TurnTracker(
             settings.limits.max_concurrent_turns,
             max_turns_per_device=settings.limits.max_turns_per_device,
             device_limits=self.device_limits,
+            coordination=self.coordination,
         )
         self.policy = ActionPolicy(settings.actions)
         self.runner = TurnRunner(
@@ -208,7 +225,10 @@ class NexyApp:
         self._http_runner = web.AppRunner(build_http_app(self.http_context), access_log=None)
         await self._http_runner.setup()
         site = web.TCPSite(
-            self._http_runner, host, server.http_port if http_port is None else http_port
+            self._http_runner,
+            host,
+            server.http_port if http_port is None else http_port,
+            ssl_context=_http_tls(self.settings),
         )
         await site.start()
         self.http_port = self._bound_http_port()

@@ -1,8 +1,12 @@
 """Per-device admission limits: a request-rate token bucket and day/week/month turn quotas.
 
-``DeviceLimiter`` is the seam: this module's ``DeviceLimits`` keeps the state in process; a shared
-backend (Redis) can implement the same two methods so limits hold across replicas. Periods are
-UTC calendar periods (ISO weeks start on Monday); a quota of 0 is off.
+``DeviceLimiter`` is the seam: this module's ``DeviceLimits`` keeps the state in process; the
+Redis coordination backend implements the same two methods so limits hold across replicas, and
+builds its refusals with the helpers here so a client sees the same text whichever answered.
+Periods are UTC calendar periods (ISO weeks start on Monday); a quota of 0 is off.
+
+``AdmissionError`` lives here rather than in the tracker so that the coordination backends, which
+the tracker imports, can raise it without an import cycle.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from typing import Protocol
 
 from nexy.config import LimitsSettings
 from nexy.events import ErrorKind
-from nexy.turn.tracker import AdmissionError
 
 DEFAULT_MAX_DEVICES = 100_000
 RATE_MARKER = "RATE_LIMIT_EXCEEDED"
@@ -27,13 +30,23 @@ WEEKLY_MARKER = "weekly limit exceeded"
 MONTHLY_MARKER = "monthly limit exceeded"
 
 
-class DeviceLimiter(Protocol):
-    """Decides whether a device may start one more turn."""
+class AdmissionError(Exception):
+    """A turn refused before any work; carries the status kind and the client-facing text."""
 
-    def check(self, hardware_id: str) -> None:
+    def __init__(self, kind: ErrorKind, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.reason = reason  # short label for the rejections metric
+
+
+class DeviceLimiter(Protocol):
+    """Decides whether a device may start one more turn (async: a shared store may answer)."""
+
+    async def check(self, hardware_id: str) -> None:
         """Count one turn for the device, or raise AdmissionError without counting it."""
 
-    def refund(self, hardware_id: str) -> None:
+    async def refund(self, hardware_id: str) -> None:
         """Undo the last successful ``check``: the turn was refused later in admission."""
 
 
@@ -55,11 +68,32 @@ _PERIODS = (
 )
 
 
-def _period_keys(now: datetime) -> tuple[int, int, int]:
-    """One integer per period that changes exactly when the period rolls over."""
+def period_keys(now: datetime) -> tuple[int, int, int]:
+    """One integer per period (day, ISO week, month) that changes exactly at its rollover."""
     utc = now.astimezone(UTC)
     iso = utc.isocalendar()
     return utc.toordinal(), iso.year * 100 + iso.week, utc.year * 100 + utc.month
+
+
+def quota_refusal(index: int, quota: int) -> AdmissionError:
+    """The refusal for period ``index`` (0 day, 1 week, 2 month) with its client marker."""
+    period = _PERIODS[index]
+    return AdmissionError(
+        ErrorKind.PERMISSION_DENIED,
+        f"{period.marker}: this device has used its {quota} turns for {period.span}",
+        period.name,
+    )
+
+
+def rate_refusal(tokens: float, per_second: float, burst: float) -> AdmissionError:
+    """The token-bucket refusal; says how long until one token is back."""
+    wait = math.ceil((1.0 - tokens) / per_second)
+    return AdmissionError(
+        ErrorKind.RESOURCE_EXHAUSTED,
+        f"{RATE_MARKER}: too many requests from this device (at most "
+        f"{burst:g} at once, then {per_second * 60:g} per minute); retry in {wait} s",
+        "device_rate",
+    )
 
 
 @dataclass(slots=True)
@@ -92,34 +126,22 @@ class DeviceLimits:
     def __len__(self) -> int:
         return len(self._devices)
 
-    def check(self, hardware_id: str) -> None:
+    async def check(self, hardware_id: str) -> None:
         device = self._device(hardware_id)
         self._roll(device, self._period_keys())
         # Quotas first: a device out of quota must not be told to "retry in a second".
-        for index, period in enumerate(_PERIODS):
-            quota = self._quotas[index]
+        for index, quota in enumerate(self._quotas):
             if quota and device.counts[index] >= quota:
-                raise AdmissionError(
-                    ErrorKind.PERMISSION_DENIED,
-                    f"{period.marker}: this device has used its {quota} turns for {period.span}",
-                    period.name,
-                )
+                raise quota_refusal(index, quota)
         self._refill(device)
         if device.tokens < 1.0:
-            wait = math.ceil((1.0 - device.tokens) / self._rate)
-            raise AdmissionError(
-                ErrorKind.RESOURCE_EXHAUSTED,
-                f"{RATE_MARKER}: too many requests from this device (at most "
-                f"{self._burst:g} at once, then {self._rate * 60:g} per minute); "
-                f"retry in {wait} s",
-                "device_rate",
-            )
+            raise rate_refusal(device.tokens, self._rate, self._burst)
         device.tokens -= 1.0
         for index, quota in enumerate(self._quotas):
             if quota:
                 device.counts[index] += 1
 
-    def refund(self, hardware_id: str) -> None:
+    async def refund(self, hardware_id: str) -> None:
         device = self._devices.get(hardware_id)
         if device is None:
             return  # evicted meanwhile: nothing left to give back
@@ -158,7 +180,7 @@ class DeviceLimits:
         return device.tokens >= self._burst and not any(device.counts)
 
     def _period_keys(self) -> tuple[int, int, int]:
-        keys = _period_keys(self._now())
+        keys = period_keys(self._now())
         if keys != self._keys:
             self._keys = keys  # one shared tuple for every device: a third less memory
         return self._keys

@@ -6,7 +6,9 @@ import datetime as dt
 import ipaddress
 import logging
 import re
+import ssl
 
+import aiohttp
 import grpc
 import pytest
 from cryptography import x509
@@ -16,12 +18,11 @@ from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-import nexy.app as app_module
 from nexy.app import NexyApp
 from nexy.config import TLSSettings
 from nexy.transport.grpc import streaming_pb2 as pb
 from nexy.transport.grpc.interceptors import hash_device
-from nexy.transport.grpc.server import GrpcServer, server_credentials
+from nexy.transport.grpc.server import server_credentials
 from tests.fakes.client import HARDWARE_ID, commit, run_turn
 from tests.fakes.server import Running, make_settings, with_private_storage
 
@@ -32,29 +33,13 @@ PROMPT = "what is my very private question"
 
 
 @pytest.fixture
-async def start_server(tmp_path_factory, monkeypatch):
-    """Like ``server_factory``, with the gRPC server built as app.py is meant to build it.
-
-    app.py is wired separately; until then this passes metrics, auth and TLS itself. The
-    application's own GrpcServer is never built: a grpc.aio server that is created, never
-    started and then collected has crashed the interpreter here.
-    """
+async def start_server(tmp_path_factory):
+    """Like ``server_factory``, with a choice of channel credentials (for TLS)."""
     started: list[Running] = []
 
     async def start(settings=None, *, credentials=None, **kwargs):
         settings = with_private_storage(settings or make_settings(), tmp_path_factory)
-        servicers = []
-        monkeypatch.setattr(
-            app_module, "GrpcServer", lambda _settings, servicer, **_: servicers.append(servicer)
-        )
         app = NexyApp(settings, **kwargs)
-        app.grpc = GrpcServer(
-            settings.server,
-            servicers[0],
-            metrics=app.metrics,
-            auth=settings.auth,
-            tls=settings.tls,
-        )
         await app.start(grpc_port=0, http_port=0)
         if credentials is None:
             channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}")
@@ -231,6 +216,11 @@ async def test_tls_serves_a_turn(start_server, tmp_path):
     assert server.app.grpc.tls
     result = await run_turn(server.stub, commit("hi"))
     assert result.code == grpc.StatusCode.OK and result.kinds[-1] == "end_message"
+    # The HTTP side serves the same certificate.
+    context = ssl.create_default_context(cadata=cert_pem.decode())
+    url = f"https://localhost:{server.app.http_port}/health"
+    async with aiohttp.ClientSession() as http, http.get(url, ssl=context) as response:
+        assert response.status == 200 and (await response.json())["status"] == "OK"
 
 
 def test_tls_needs_both_files(tmp_path):

@@ -103,10 +103,34 @@ async def test_http_surface(server):
             "tts",
             "journal",
             "updates",
+            "coordination",
         }
         async with http.get(server.http + "/metrics") as response:
             text = await response.text()
         assert "nexy_active_turns" in text and "nexy_time_to_first_audio_seconds" in text
+
+
+async def test_one_version_on_every_surface(server):
+    """/health, /status, /updates/health and the package metadata all say what VERSION says."""
+    from importlib import metadata
+    from pathlib import Path
+
+    declared = (Path(__file__).resolve().parents[3] / "VERSION").read_text().strip()  # noqa: ASYNC240
+    async with aiohttp.ClientSession() as http:
+        async with http.get(server.http + "/health") as response:
+            health = await response.json()
+        async with http.get(server.http + "/status") as response:
+            status = await response.json()
+        async with http.get(server.http + "/updates/health") as response:
+            updates = await response.json()
+    seen = {
+        "package": metadata.version("nexy-server"),
+        "/health": health["latest_version"],
+        "/status": status["version"],
+        "/updates/health": updates["server_version"],
+    }
+    assert set(seen.values()) == {declared}, seen
+    assert health["latest_build"] == status["build"] == updates["server_build"]
 
 
 async def test_grpc_health_and_reflection(server):

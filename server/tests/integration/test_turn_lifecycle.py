@@ -188,3 +188,20 @@ async def test_no_turn_task_left_after_many_cancels(server_factory):
     assert llm.active == 0 and server.app.tracker.active == 0
     leftovers = [t for t in asyncio.all_tasks() if "TurnRunner.run" in repr(t)]
     assert leftovers == []
+
+
+async def test_graceful_shutdown_lets_running_turns_finish_and_flushes(server_factory):
+    settings = make_settings(
+        **{"llm.scripted.first_token_ms": 300, "server.shutdown_grace_seconds": 5}
+    )
+    server = await server_factory(settings)
+    running = asyncio.create_task(run_turn(server.stub, commit("finish me")))
+    while server.app.tracker.active == 0:
+        await asyncio.sleep(0.005)
+    await server.app.stop()
+    result = await running
+    assert result.code == grpc.StatusCode.OK and result.kinds[-1] == "end_message"
+    # The journal and the outbox were drained into the database before it closed.
+    assert server.app.outbox.pending() == 0
+    late = await run_turn(server.stub, commit("too late"), timeout=2)
+    assert late.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)

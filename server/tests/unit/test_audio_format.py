@@ -113,6 +113,20 @@ def test_ready_audio_is_not_held_back_to_fill_a_chunk() -> None:
     assert tiny.flush()
 
 
+def test_after_the_first_chunk_only_full_chunks_are_sent() -> None:
+    fmt = PcmFormatter(SRC, SRC, max_chunk_bytes=1000)
+    first = fmt.push(pcm(tone(440.0, 0.02, SRC)))  # 882 bytes: sent at once, not held back
+    assert len(first) == 1 and len(first[0]) < 1000
+    later = fmt.push(pcm(tone(440.0, 0.02, SRC)))  # another 882: waits to fill a chunk
+    assert later == []
+    more = fmt.push(pcm(tone(440.0, 0.02, SRC)))
+    assert [len(c) for c in more] == [1000]
+    rest = fmt.flush()
+    assert sum(map(len, rest)) == 882 * 3 - len(first[0]) - 1000
+    # A new utterance again sends its first audio at once.
+    assert fmt.push(pcm(tone(440.0, 0.02, SRC)))
+
+
 def test_tiny_pieces_match_one_piece() -> None:
     data = pcm(tone(440.0, 0.5, SRC))
     whole = samples_of(run(PcmFormatter(SRC, DST, max_chunk_bytes=4096), data))

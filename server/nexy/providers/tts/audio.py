@@ -54,6 +54,7 @@ class PcmFormatter:
             _SAMPLE_BYTES, self.max_chunk_bytes // 5 // _SAMPLE_BYTES * _SAMPLE_BYTES
         )
         self._resampler: soxr.ResampleStream | None = None
+        self._sent = False  # whether this utterance has produced a chunk yet
         if src_rate != dst_rate:
             # HQ is transparent for speech and cheap enough to run per stream.
             self._resampler = soxr.ResampleStream(
@@ -84,7 +85,9 @@ class PcmFormatter:
         self._emit(np.zeros(0, dtype=np.int16), last=True)
         if self._resampler is not None:
             self._resampler.clear()
-        return self._cut(final=True)
+        chunks = self._cut(final=True)
+        self._sent = False
+        return chunks
 
     def _gate(self, samples: Int16Array) -> Int16Array:
         """Drop leading quiet samples and hold back a trailing quiet run; keep quiet in between.
@@ -114,11 +117,15 @@ class PcmFormatter:
         self._ready += samples.astype(_WIRE_DTYPE, copy=False).tobytes()
 
     def _cut(self, *, final: bool) -> list[bytes]:
-        # Audio is sent as soon as a useful amount is ready rather than when a full chunk is:
-        # waiting to fill 100 ms would add that much to the time to first audio.
+        # The utterance's first audio goes out as soon as a useful amount is ready (waiting to
+        # fill a whole chunk would add that much to the time to first audio); after that only
+        # full chunks are sent, so the client gets half as many messages and the server does
+        # half the per-message work.
         size = self.max_chunk_bytes
         ready = len(self._ready)
-        whole = ready if final or ready % size >= self._min_bytes else ready - ready % size
+        early = not self._sent and ready >= self._min_bytes
+        whole = ready if final or early else ready - ready % size
         chunks = [bytes(self._ready[i : min(i + size, whole)]) for i in range(0, whole, size)]
         del self._ready[:whole]
+        self._sent = self._sent or bool(chunks)
         return chunks

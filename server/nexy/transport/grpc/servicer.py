@@ -103,7 +103,7 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
                 await self._write(context, pb.StreamResponse(end_message=COLLECT_ACCEPTED))
                 return
             turn = self._commit(call)
-            handle = self._tracker.admit(call.hardware_id, call.session_id)
+            handle = await self._tracker.admit(call.hardware_id, call.session_id)
         except RequestError as exc:
             await self._fail(context, TurnError(ErrorKind.INVALID_ARGUMENT, str(exc)))
             return
@@ -239,7 +239,7 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
             hardware_id = check_hardware_id(request.hardware_id)
         except RequestError as exc:
             return pb.InterruptResponse(success=False, message=str(exc))
-        sessions = self._tracker.interrupt(hardware_id)
+        sessions = await self._tracker.interrupt(hardware_id)
         message = f"interrupted {len(sessions)} turn(s)" if sessions else "no active turn"
         return pb.InterruptResponse(success=True, interrupted_sessions=sessions, message=message)
 
