@@ -111,12 +111,16 @@ class Turn:
 
 
 async def run_turn(
-    stub: pb_grpc.StreamingServiceStub, prompt: str, hardware_id: str = HARDWARE_ID
+    stub: pb_grpc.StreamingServiceStub, prompt: str, hardware_id: str | None = None
 ) -> Turn:
-    """One COMMIT as the desktop client sends it, timed from request to each milestone."""
+    """One COMMIT as the desktop client sends it, timed from request to each milestone.
+
+    Each turn comes from its own device unless told otherwise: a benchmark measures the server,
+    not its per-device rate limits.
+    """
     request = pb.StreamRequest(
         prompt=prompt,
-        hardware_id=hardware_id,
+        hardware_id=hardware_id or f"{HARDWARE_ID[:-12]}{uuid.uuid4().hex[:12].upper()}",
         session_id=str(uuid.uuid4()),
         phase=pb.REQUEST_PHASE_COMMIT,
     )

@@ -29,6 +29,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 from nexy.components import READY, ComponentStatus, State
 from nexy.storage.schema import current_revision, head_revision, migrate
+from nexy.storage.sqlite_reader import SqliteReader
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,7 @@ class Database:
         self._migrate_lock = asyncio.Lock()
         self._failure: str | None = None
         self._closed = False
+        self.reader: SqliteReader | None = None  # one-hop reads (SQLite files only)
 
     @property
     def url(self) -> str:
@@ -202,6 +204,9 @@ class Database:
         self._engine = _make_engine(self._url, schema=self._schema, echo=self._echo)
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
         self._closed = False
+        sqlite_file = self._engine.url.database
+        if self.dialect == "sqlite" and sqlite_file and sqlite_file != ":memory:":
+            self.reader = SqliteReader(sqlite_file)
         try:
             await self._ensure_schema()
         except Exception as exc:
@@ -226,6 +231,9 @@ class Database:
         """Dispose of the engine and its connections."""
         engine, self._engine, self._sessions = self._engine, None, None
         self._closed = True
+        if self.reader is not None:
+            await self.reader.close()
+            self.reader = None
         if engine is not None:
             await engine.dispose()
 

@@ -8,6 +8,8 @@ PostgreSQL; SQLite has one writer at a time), so concurrent updates never lose e
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +36,7 @@ _TURN_FIELDS = (
     "llm_provider",
     "tts_provider",
 )
+_ABSENT = ("absent",)  # the fast read found no row (distinct from "could not read")
 _USAGE_FIELDS = ("hardware_id", "session_id", "source", "input_tokens", "output_tokens", "model")
 
 
@@ -45,16 +48,33 @@ class Repository:
 
     async def load_memory(self, hardware_id: str) -> DeviceMemory:
         """The device's facts and recent exchanges (empty for an unknown device); one query."""
-        query = select(Device.facts, Device.recent).where(Device.hardware_id == hardware_id)
-        async with self._db.session() as session:
-            row = (await session.execute(query)).one_or_none()
+        row = await self._fast_memory_row(hardware_id)
         if row is None:
+            query = select(Device.facts, Device.recent).where(Device.hardware_id == hardware_id)
+            async with self._db.session() as session:
+                row = (await session.execute(query)).one_or_none()
+        if row is None or row == _ABSENT:
             return DeviceMemory()
         facts, recent = row
         return DeviceMemory(
             facts=[str(fact) for fact in facts or []],
             recent=[Exchange.from_json(item) for item in recent or [] if isinstance(item, dict)],
         )
+
+    async def _fast_memory_row(self, hardware_id: str) -> Any:
+        """The SQLite one-hop read (see sqlite_reader.py); None means "use the async path"."""
+        reader = self._db.reader
+        if reader is None:
+            return None
+        try:
+            row = await reader.fetch_one(
+                "SELECT facts, recent FROM devices WHERE hardware_id = ?", (hardware_id,)
+            )
+        except sqlite3.Error:  # not migrated yet, locked past the timeout: the normal path copes
+            return None
+        if row is None:
+            return _ABSENT
+        return tuple(json.loads(value) if isinstance(value, str) else value for value in row)
 
     async def save_memory(
         self,

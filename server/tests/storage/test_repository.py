@@ -74,10 +74,22 @@ async def test_memory_round_trip_and_replace(repository: Repository):
 
 async def test_load_memory_is_one_query(repository: Repository, database: Database):
     await repository.save_memory("hw-1", ["a", "b"], [Exchange("q", "a", T0)])
+    fast: list[str] = []
+    if database.reader is not None:  # SQLite: the one-hop reader, not SQLAlchemy
+        original = database.reader.fetch_one
+
+        async def counted(sql, params):
+            fast.append(sql)
+            return await original(sql, params)
+
+        database.reader.fetch_one = counted  # type: ignore[method-assign]
     with counted_statements(database) as statements:
-        await repository.load_memory("hw-1")
-        await repository.load_memory("unknown")
-    assert len(statements) == 2, statements
+        loaded = await repository.load_memory("hw-1")
+        empty = await repository.load_memory("unknown")
+    assert len(statements) + len(fast) == 2, (statements, fast)
+    assert loaded.facts == ["a", "b"] and loaded.recent[0].user == "q"
+    assert empty.facts == [] and empty.recent == []
+    assert (database.reader is None) == (database.dialect == "postgresql")
 
 
 async def test_turns_and_usage_are_stored_and_exported_in_order(repository: Repository):
