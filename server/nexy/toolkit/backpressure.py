@@ -78,14 +78,20 @@ async def _release(calls: list[Any]) -> None:
 
 
 async def _limit_probe(
-    stub: Any, name: str, devices: list[str], extra_device: str, marker: str, deadline: float
+    stub: Any,
+    holder: Any,
+    name: str,
+    devices: list[str],
+    extra_device: str,
+    marker: str,
+    deadline: float,
 ) -> Check:
     """Fill a limit with slow turns, then one more must get RESOURCE_EXHAUSTED.
 
     ``marker`` must appear in the refusal; a refusal that names the rate limit instead means
     the burst ran out first, which proves nothing about the concurrency limit.
     """
-    calls = await _hold_turns(stub, devices, deadline)
+    calls = await _hold_turns(holder, devices, deadline)
     try:
         extra = await run_turn(stub, commit(QUICK_PROMPT, hardware_id=extra_device), deadline)
         finished_early = any(call.done() for call in calls)
@@ -176,9 +182,14 @@ async def run_backpressure(
         report.add(passed("backpressure.limits", f"Лимиты сервера: {shown or 'не объявлены'}"))
     channel = grpc_target.channel()
     stub = stub_for(channel)
+    # Held turns go over a channel whose flow-control window stays small (no BDP probing), so
+    # a turn that is not read stays running on the server instead of finishing into the
+    # client's buffer: a fast server (the local intent path, a quick model) would otherwise
+    # end the "slow" turns before the extra request arrives.
+    holding = grpc_target.channel(NO_BDP)
     deadline = grpc_target.timeout
     try:
-        await _device_and_global(stub, report, limits, deadline)
+        await _device_and_global(stub, report, limits, deadline, stub_for(holding))
         report.step("Тестирование rate limiting")
         burst, per_minute = limits.get("device_burst"), limits.get("device_requests_per_minute")
         if burst is None or per_minute is None:
@@ -210,11 +221,12 @@ async def run_backpressure(
         )
     finally:
         await channel.close()
+        await holding.close()
     return report
 
 
 async def _device_and_global(
-    stub: Any, report: Report, limits: dict[str, float], deadline: float
+    stub: Any, report: Report, limits: dict[str, float], deadline: float, holder: Any
 ) -> None:
     report.step("Тестирование лимита одновременных ходов устройства")
     per_device = limits.get("max_turns_per_device")
@@ -231,7 +243,13 @@ async def _device_and_global(
     else:
         device = new_device()
         probe = _limit_probe(
-            stub, "backpressure.device_streams", [device] * int(per_device), device, "", deadline
+            stub,
+            holder,
+            "backpressure.device_streams",
+            [device] * int(per_device),
+            device,
+            "",
+            deadline,
         )
         await report.run("backpressure.device_streams", probe)
     report.step("Тестирование общего лимита стримов (max_concurrent_turns)")
@@ -245,6 +263,7 @@ async def _device_and_global(
         devices = [new_device() for _ in range(int(total))]
         probe = _limit_probe(
             stub,
+            holder,
             "backpressure.global_streams",
             devices,
             new_device(),
