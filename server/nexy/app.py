@@ -16,9 +16,10 @@ from nexy.components import Registry
 from nexy.config import Settings
 from nexy.coordination import build_coordination
 from nexy.limits import DeviceLimiter
+from nexy.memory.analyzer import LLMAnalyzer
 from nexy.memory.service import MemoryService
 from nexy.metrics import Metrics
-from nexy.providers.factory import build_llm, build_tts
+from nexy.providers.factory import build_llm_chain, build_tts, can_analyse_memory, with_intents
 from nexy.providers.llm.base import LLMProvider
 from nexy.providers.llm.chain import FallbackLLM
 from nexy.providers.resilience import ProviderStats
@@ -68,8 +69,11 @@ class NexyApp:
         self.settings = settings
         self.metrics = Metrics()
         self.registry = Registry()
-        self._build_storage(settings)
-        self.llm = llm or build_llm(settings, self.memory)
+        model = llm or build_llm_chain(settings)
+        # A cloud model also turns what the user said into memory facts (off the hot path).
+        analyzer = LLMAnalyzer(model) if llm is None and can_analyse_memory(settings) else None
+        self._build_storage(settings, analyzer)
+        self.llm = model if llm is not None else with_intents(model, settings, self.memory)
         self.tts = tts or build_tts(settings)
         self.journal = TurnJournal(self.outbox, self.memory)
         # Start order; close runs in reverse, so the journal drains into the outbox, which
@@ -164,7 +168,7 @@ class NexyApp:
         self.grpc_port = 0
         self.http_port = 0
 
-    def _build_storage(self, settings: Settings) -> None:
+    def _build_storage(self, settings: Settings, analyzer: LLMAnalyzer | None) -> None:
         storage, memory = settings.storage, settings.memory
         self.database = Database(
             storage.url.get_secret_value(),
@@ -186,6 +190,7 @@ class NexyApp:
             read_budget_s=memory.read_budget_ms / 1000,
             max_facts=memory.max_facts,
             max_recent=memory.max_recent,
+            llm_analyzer=analyzer,
         )
 
     def provider_stats(self) -> dict[str, list[ProviderStats]]:

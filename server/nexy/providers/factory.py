@@ -26,14 +26,24 @@ from nexy.providers.tts.scripted import ScriptedTTS
 from nexy.turn.intents import IntentMatcher
 
 
-def build_llm(settings: Settings, memory: MemoryHooks) -> LLMProvider:
-    """The configured model chain, behind the local intent path when intents are on."""
+def build_llm_chain(settings: Settings) -> FallbackLLM:
+    """The configured model and its fallbacks as one chain (timeouts, breakers, hand-over)."""
     llm = settings.llm
     names = list(dict.fromkeys([llm.provider, *llm.fallbacks]))  # each member once, in order
-    chain = FallbackLLM([_llm(name, settings) for name in names], llm.timeouts, llm.breaker)
-    if not llm.intents.enabled:
-        return chain
-    return IntentFirstLLM(chain, IntentMatcher(memory, timezone=llm.intents.timezone))
+    return FallbackLLM([_llm(name, settings) for name in names], llm.timeouts, llm.breaker)
+
+
+def with_intents(model: LLMProvider, settings: Settings, memory: MemoryHooks) -> LLMProvider:
+    """The local intent path in front of the model, when intents are on."""
+    intents = settings.llm.intents
+    if not intents.enabled:
+        return model
+    return IntentFirstLLM(model, IntentMatcher(memory, timezone=intents.timezone))
+
+
+def can_analyse_memory(settings: Settings) -> bool:
+    """Whether the answering model can extract facts as JSON (the embedded one cannot)."""
+    return settings.llm.provider in ("gemini", "openai")
 
 
 def _llm(name: str, settings: Settings) -> LLMProvider:

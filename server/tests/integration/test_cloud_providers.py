@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
@@ -10,7 +11,7 @@ import pytest
 
 from tests.e2e.test_embedded_defaults import PIXEL_PNG
 from tests.fakes import gemini_server, openai_server
-from tests.fakes.client import commit, run_turn
+from tests.fakes.client import HARDWARE_ID, commit, run_turn
 from tests.fakes.server import make_settings
 
 pytestmark = pytest.mark.asyncio
@@ -105,3 +106,30 @@ async def test_every_provider_down_is_never_silent(server_factory):
     assert result.text == settings.turn.fallback_text and result.is_spoken_turn()
     metrics = server.app.metrics.render().decode()
     assert 'nexy_provider_failures_total{kind="llm",provider="openai"} 1.0' in metrics
+
+
+async def test_a_cloud_model_also_extracts_memory_facts(server_factory):
+    reply = '{"text": "Noted.", "facts": ["The user owns a red bicycle."]}'
+    fake = openai_server.FakeOpenAI(chunks=[reply])
+    async with openai_server.running(fake):
+        settings = make_settings(
+            **{
+                "llm.provider": "openai",
+                "llm.openai.base_url": fake.base_url,
+                "llm.openai.api_key": openai_server.GOOD_KEY,
+            }
+        )
+        server = await server_factory(settings)
+        result = await run_turn(server.stub, commit("I finally bought that bike"))
+        assert result.text == "Noted."
+        facts: list[str] = []
+        for _ in range(100):  # the analysis runs after the turn, off its hot path
+            await server.app.settle()
+            exported = await server.app.repository.export_device(HARDWARE_ID)
+            facts = exported["memory"]["facts"]
+            if facts:
+                break
+            await asyncio.sleep(0.05)
+    assert facts == ["The user owns a red bicycle."]
+    # The analysis was a second request to the model, after the turn's own.
+    assert len(fake.requests) == 2
