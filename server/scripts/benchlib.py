@@ -35,35 +35,8 @@ def _free_port() -> int:
 @asynccontextmanager
 async def running_server(env: dict[str, str], ready_timeout: float = 60) -> AsyncIterator[int]:
     """A `nexy-server serve` child process; yields its gRPC port once /ready answers 200."""
-    grpc_port, http_port = _free_port(), _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "nexy.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--grpc-port",
-        str(grpc_port),
-        "--http-port",
-        str(http_port),
-    ]
-    data = tempfile.mkdtemp(prefix="nexy-bench-")  # the benchmark's own database and outbox
-    full_env = {
-        **os.environ,
-        "NEXY_LOGGING__LEVEL": "WARNING",
-        "NEXY_STORAGE__URL": f"sqlite+aiosqlite:///{data}/nexy.db",
-        "NEXY_STORAGE__OUTBOX_PATH": f"{data}/outbox.db",
-        **env,
-    }
-    process = subprocess.Popen(command, env=full_env, cwd=ROOT)  # noqa: ASYNC220 - start-up only
-    try:
-        await _wait_ready(http_port, process, ready_timeout)
-        yield grpc_port
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        shutil.rmtree(data, ignore_errors=True)
+    async with running_server_process(env, ready_timeout) as server:
+        yield server.grpc_port
 
 
 async def _wait_ready(http_port: int, process: subprocess.Popen[bytes], limit_s: float) -> None:
@@ -153,10 +126,9 @@ class ServerProcess:
 async def running_server_process(
     env: dict[str, str], ready_timeout: float = 60
 ) -> AsyncIterator[ServerProcess]:
-    """Like :func:`running_server`, but yields both ports and the pid.
+    """A `nexy-server serve` child process with its own temp storage, once /ready answers 200.
 
-    Load tests need the HTTP port (``/status``, ``/metrics``) and the pid (psutil RSS), which
-    ``running_server`` keeps to itself; it is left as it is so the other benchmarks do not change.
+    Yields both ports and the pid: load tests read ``/status`` and ``/metrics`` and the RSS.
     """
     grpc_port, http_port = _free_port(), _free_port()
     command = [
@@ -171,7 +143,7 @@ async def running_server_process(
         "--http-port",
         str(http_port),
     ]
-    data = tempfile.mkdtemp(prefix="nexy-load-")  # the run's own database and outbox
+    data = tempfile.mkdtemp(prefix="nexy-bench-")  # the run's own database and outbox
     full_env = {
         **os.environ,
         "NEXY_LOGGING__LEVEL": "WARNING",
