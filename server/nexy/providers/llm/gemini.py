@@ -83,6 +83,9 @@ def _usage(chunk: types.GenerateContentResponse) -> tuple[int, int] | None:
     return meta.prompt_token_count or 0, output
 
 
+_MAX_CHUNKS_WITHOUT_LIMIT = 65_536  # only if a config ever omits max_output_tokens
+
+
 class _Pump:
     """One SDK stream read by its own task, so cancelling it closes the connection at once."""
 
@@ -93,8 +96,11 @@ class _Pump:
         contents: list[types.Content],
         config: types.GenerateContentConfig,
     ) -> None:
-        # Deliberately unbounded (see _run); max_output_tokens caps what can pile up in it.
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        # Every chunk carries at least one token, so a reply never holds more chunks than
+        # max_output_tokens: with room for those, a few metadata-only chunks and the end marker,
+        # put_nowait (see _run) can never overflow, and the bound is explicit.
+        tokens = config.max_output_tokens or _MAX_CHUNKS_WITHOUT_LIMIT
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=tokens + 16)
         self._task = asyncio.create_task(self._run(client, model, contents, config))
 
     async def _run(
@@ -113,7 +119,7 @@ class _Pump:
                 # cancel unwinds its generators and closes the response. Cancelled while waiting
                 # for queue room it would leave them suspended (aclose() on the outermost does
                 # not reach the inner ones) and the upstream would keep generating. A reply is
-                # at most max_output_tokens, so the queue cannot grow without bound.
+                # at most max_output_tokens, which the queue's size is set from.
                 self._queue.put_nowait(chunk)
         except Exception as exc:  # handed to the reader, which translates it
             self._queue.put_nowait(exc)
