@@ -117,6 +117,20 @@ class TurnResult:
         """The normal end: status OK and the last message is an end_message."""
         return self.code == grpc.StatusCode.OK and self.kinds[-1:] == ["end_message"]
 
+    def collapsed(self) -> list[str]:
+        """The event kinds with runs of the same kind folded: the turn's shape."""
+        return [kind for i, kind in enumerate(self.kinds) if i == 0 or self.kinds[i - 1] != kind]
+
+    def is_spoken_turn(self) -> bool:
+        """text, its audio, text, its audio, …, then end_message: the shape of a spoken reply."""
+        shape = self.collapsed()
+        pairs = shape[:-1]
+        return (
+            shape[-1:] == ["end_message"]
+            and len(pairs) >= 2
+            and pairs == ["text_chunk", "audio_chunk"] * (len(pairs) // 2)
+        )
+
     def shape(self) -> str:
         """The event sequence with runs folded, e.g. ``text_chunk → audio_chunk×12 → …``."""
         parts: list[list[Any]] = []

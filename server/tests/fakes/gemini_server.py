@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.http_server import serve
+
 GOOD_KEY = "AIzaFAKE-good-key-0000000000000000000"
 BACKUP_KEY = "AIzaFAKE-backup-key-111111111111111111"
 BAD_KEY = "AIzaFAKE-revoked-key-22222222222222222"
@@ -131,20 +133,6 @@ class FakeGemini:
         if details:
             error["details"] = details
         return web.json_response({"error": error}, status=status)
-
-
-@asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[str]:
-    """Run ``app`` on 127.0.0.1 at a free port; yields its base URL (``http://host:port``)."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
 
 
 @asynccontextmanager

@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.http_server import serve
+
 GOOD_KEY = "sk-fake-good-0123456789abcdefghijklmnop"
 BAD_KEY = "sk-fake-revoked-9876543210zyxwvutsrqpon"
 
@@ -128,20 +130,6 @@ def _error(status: int, key: str) -> web.Response:
     message, kind, code = _ERRORS.get(status, ("Error.", "server_error", None))
     error = {"message": message.format(key=key), "type": kind, "param": None, "code": code}
     return web.json_response({"error": error}, status=status)
-
-
-@asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[str]:
-    """Run ``app`` on 127.0.0.1 at a free port; yields its base URL (``http://host:port``)."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
 
 
 @asynccontextmanager
