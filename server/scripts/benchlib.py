@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "server"))  # the nexy package
 HARDWARE_ID = "BENCH-0000-0000-0000-000000000000"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -130,7 +130,7 @@ async def running_server_process(
 
     Yields both ports and the pid: load tests read ``/status`` and ``/metrics`` and the RSS.
     """
-    grpc_port, http_port = _free_port(), _free_port()
+    grpc_port, http_port = free_port(), free_port()
     command = [
         sys.executable,
         "-m",

@@ -154,3 +154,13 @@ def test_silence_trimmed_when_resampling() -> None:
     source = np.concatenate([quiet, tone(440.0, 0.2, SRC), quiet])
     out = samples_of(run(PcmFormatter(SRC, DST, max_chunk_bytes=2048), pcm(source)))
     assert abs(out.size - 0.2 * DST) <= 0.02 * DST  # both 136 ms pauses are gone
+
+
+def test_quiet_run_held_across_pieces_is_kept_when_speech_resumes() -> None:
+    # The last piece starts quiet and ends loud: the quiet runs held from earlier pieces and its
+    # own quiet start are mid-speech pauses and must all come out, in order.
+    speech = tone(400.0, 0.02, DST)
+    quiet = np.zeros(300, dtype=np.int16)
+    fmt = PcmFormatter(DST, DST, max_chunk_bytes=256, silence_threshold=0)
+    out = samples_of(run(fmt, pcm(speech), pcm(quiet), pcm(np.concatenate([quiet, speech]))))
+    np.testing.assert_array_equal(out, np.concatenate([speech, quiet, quiet, speech]))

@@ -71,8 +71,9 @@ class PcmFormatter:
         usable = len(data) - (len(data) % _SAMPLE_BYTES)
         self._carry = data[usable:]
         if usable:
+            # A read-only view of the engine's bytes: nothing below writes to it, so no copy.
             samples = np.frombuffer(data, dtype=_WIRE_DTYPE, count=usable // _SAMPLE_BYTES)
-            self._emit(self._gate(samples.astype(np.int16)), last=False)
+            self._emit(self._gate(samples), last=False)
         return self._cut(final=False)
 
     def flush(self) -> list[bytes]:
@@ -96,6 +97,14 @@ class PcmFormatter:
         while the resampler turns it into low-level noise that a threshold of 0 would keep.
         """
         limit = self.silence_threshold
+        if self._heard and samples.size:
+            # Mid-utterance with a loud last sample (nearly every push): everything passes, with
+            # any held quiet run in front, and the whole-array scan below is not needed.
+            tail = int(samples[-1])
+            if tail > limit or tail < -limit:
+                passed = np.concatenate([*self._held, samples]) if self._held else samples
+                self._held = []
+                return passed
         # Comparing both signs avoids abs(), which overflows on -32768 in int16.
         loud = np.flatnonzero((samples > limit) | (samples < -limit))
         if loud.size == 0:
@@ -114,7 +123,9 @@ class PcmFormatter:
     def _emit(self, samples: Int16Array, *, last: bool) -> None:
         if self._resampler is not None:
             samples = self._resampler.resample_chunk(samples, last=last)
-        self._ready += samples.astype(_WIRE_DTYPE, copy=False).tobytes()
+        # bytearray takes the array's buffer through a byte view: one copy, not two (``+=`` with
+        # the array itself would be numpy's element-wise add).
+        self._ready += np.ascontiguousarray(samples, dtype=_WIRE_DTYPE).data.cast("B")
 
     def _cut(self, *, final: bool) -> list[bytes]:
         # The utterance's first audio goes out as soon as a useful amount is ready (waiting to
@@ -125,7 +136,9 @@ class PcmFormatter:
         ready = len(self._ready)
         early = not self._sent and ready >= self._min_bytes
         whole = ready if final or early else ready - ready % size
-        chunks = [bytes(self._ready[i : min(i + size, whole)]) for i in range(0, whole, size)]
+        # Slices of a memoryview are copied once (into bytes); bytearray slices would be twice.
+        with memoryview(self._ready) as view:
+            chunks = [bytes(view[i : min(i + size, whole)]) for i in range(0, whole, size)]
         del self._ready[:whole]
         self._sent = self._sent or bool(chunks)
         return chunks

@@ -6,6 +6,7 @@ audio duration; 0 means instant).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator
 
 import numpy as np
@@ -49,7 +50,20 @@ class ScriptedTTS:
 
 
 def _tone(start: int, count: int, rate: int) -> bytes:
-    t = np.arange(start, start + count, dtype=np.float64) / rate
+    """``count`` samples of the tone from sample ``start``, cut from one precomputed second."""
+    second = _one_second(rate)
+    offset, size = (start % rate) * 2, count * 2
+    pcm = second[offset : offset + size]
+    while len(pcm) < size:  # past the end of the second: it repeats from its start
+        pcm += second[: size - len(pcm)]
+    return pcm
+
+
+@functools.cache
+def _one_second(rate: int) -> bytes:
+    # 220 and 440 Hz both fit a whole number of periods into one second, so the second repeats
+    # seamlessly; computing it once keeps a load test's CPU on the pipeline, not on the fake.
+    t = np.arange(rate, dtype=np.float64) / rate
     wave = 8000 * np.sin(2 * np.pi * 220 * t) + 2000 * np.sin(2 * np.pi * 440 * t)
     # Keep every sample away from zero so no chunk is ever all-silent (the client skips those).
     wave = np.where(np.abs(wave) < 64, np.copysign(64, wave + 1e-9), wave)
