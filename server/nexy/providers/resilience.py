@@ -237,7 +237,6 @@ class FallbackChain(Generic[P]):
         self.error = error
         self.unavailable = unavailable  # the message when every member fails before output
         self.on_latency = on_latency
-        self.answered: P | None = None  # the member whose output the last stream yielded
         self._started: list[_Member[P]] = []
         self._running = False
         self._closed = False
@@ -338,7 +337,6 @@ class FallbackChain(Generic[P]):
 
     def _first_output(self, member: _Member[P], seconds: float) -> None:
         member.last_latency_ms = seconds * 1000
-        self.answered = member.provider
         if self.on_latency is None:
             return
         try:

@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from nexy.components import READY, ComponentStatus, State
+from nexy.providers.llm.base import TokenMeter
 from nexy.storage import AddTurn, Outbox, TurnRecord
 from nexy.storage.records import Outcome
+from nexy.usage import UsageRecord
+
+USAGE_SOURCE = "server"  # token_usage rows the server measured itself (clients report their own)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,21 @@ class TurnLog:
     first_text_ms: float | None = None
     first_audio_ms: float | None = None
     outcome: Outcome = "interrupted"
+    tokens: TokenMeter = field(default_factory=TokenMeter)
+
+    def usage(self) -> UsageRecord | None:
+        """The model's token counts for this turn, if the model reported any."""
+        tokens = self.tokens
+        if not tokens.reported:
+            return None
+        return UsageRecord(
+            hardware_id=self.hardware_id,
+            session_id=self.session_id,
+            source=USAGE_SOURCE,
+            input_tokens=tokens.input_tokens,
+            output_tokens=tokens.output_tokens,
+            model=tokens.model,
+        )
 
     def record(self, total_ms: float) -> TurnRecord:
         return TurnRecord(
@@ -110,6 +129,8 @@ class TurnJournal:
             turn, total_ms = await self._queue.get()
             try:
                 await self._outbox.put(AddTurn(turn.record(total_ms)))
+                if (usage := turn.usage()) is not None:
+                    await self._outbox.record(usage)
                 reply = "".join(turn.spoken)
                 await self._memory.after_turn(turn.hardware_id, turn.prompt, reply, turn.outcome)
             except Exception:  # one bad record must not stop the journal

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nexy.config import ActionGroups
-from nexy.providers.llm.base import Image, LLMRequest
+from nexy.providers.llm.base import Image, LLMRequest, TokenMeter
 from nexy.turn.actions import COMMANDS
 
 _BASE = (
@@ -34,6 +34,7 @@ def build_request(
     memory_context: str = "",
     image: Image | None = None,
     hardware_id: str = "",
+    meter: TokenMeter | None = None,
 ) -> LLMRequest:
     """One LLM request; memory (when any) goes before what the user said."""
     parts = []
@@ -48,4 +49,5 @@ def build_request(
         prompt=prompt,
         image=image,
         hardware_id=hardware_id,
+        meter=meter if meter is not None else TokenMeter(),
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from nexy.config import TTSSettings, TurnSettings
 from nexy.events import ErrorKind, TextChunk, TurnEnd, TurnError, TurnEvent
-from nexy.providers.llm.base import Image, LLMProvider
+from nexy.providers.llm.base import Image, LLMProvider, TokenMeter
 from nexy.providers.tts.audio import chunk_bytes_for
 from nexy.providers.tts.base import TTSProvider
 from nexy.turn.actions import ActionPolicy
@@ -42,6 +42,8 @@ class TurnRequest:
     prompt: str
     image: Image | None = None
     memory_context: str = ""
+    # The model's token counts for this turn land here (the journal records them afterwards).
+    meter: TokenMeter = field(default_factory=TokenMeter, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,7 @@ class _Turn:
             request.memory_context,
             request.image,
             request.hardware_id,
+            request.meter,
         )
         extractor = ReplyExtractor()
         segmenter = SentenceSegmenter(

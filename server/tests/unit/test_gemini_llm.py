@@ -101,11 +101,14 @@ async def test_text_only_request_has_one_part() -> None:
     assert fake.requests[0].body["contents"][0]["parts"] == [{"text": request().user}]
 
 
-async def test_usage_of_the_last_chunk_is_recorded() -> None:
+async def test_usage_of_the_last_chunk_goes_to_the_request_meter() -> None:
     async with running(FakeGemini(usage=(120, 15))) as fake, gemini(fake) as llm:
-        assert llm.last_usage is None
-        await collect(llm)
-        assert llm.last_usage == (120, 15)
+        first, second = request(), request()
+        await collect(llm, first)
+        await collect(llm, second)
+    for req in (first, second):  # each request its own counts: concurrent turns never mix
+        assert (req.meter.input_tokens, req.meter.output_tokens) == (120, 15)
+        assert req.meter.reported and req.meter.model == "gemini-test"
 
 
 @pytest.mark.parametrize("refusal", [400, 401, 403])

@@ -119,11 +119,12 @@ async def test_base_url_with_trailing_slash() -> None:
         assert await collect(llm) == fake.chunks
 
 
-async def test_usage_of_the_final_chunk_is_recorded() -> None:
+async def test_usage_of_the_final_chunk_goes_to_the_request_meter() -> None:
     async with running(FakeOpenAI(usage=(250, 12))) as fake, openai(fake) as llm:
-        assert llm.last_usage is None
-        await collect(llm)
-        assert llm.last_usage == (250, 12)
+        req = request()
+        await collect(llm, req)
+    assert (req.meter.input_tokens, req.meter.output_tokens) == (250, 12)
+    assert req.meter.reported and req.meter.model == "gpt-test"
 
 
 @pytest.mark.parametrize(

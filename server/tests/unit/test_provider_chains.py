@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncGenerator, Callable
 
@@ -11,7 +12,7 @@ import pytest
 
 from nexy.components import READY, ComponentStatus, State
 from nexy.config import BreakerSettings, TimeoutSettings
-from nexy.providers.llm.base import Image, LLMError, LLMProvider, LLMRequest
+from nexy.providers.llm.base import Image, LLMError, LLMProvider, LLMRequest, TokenMeter
 from nexy.providers.llm.chain import FallbackLLM
 from nexy.providers.tts.base import TTSError, TTSProvider, Voice
 from nexy.providers.tts.chain import FallbackTTS
@@ -65,7 +66,6 @@ class FakeLLM(Lifecycle):
         self.calls = 0
         self.closed = 0
         self.requests: list[LLMRequest] = []
-        self.last_usage: object | None = None
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[str, None]:
         self.calls += 1
@@ -80,7 +80,7 @@ class FakeLLM(Lifecycle):
             if self.fail == "after":
                 raise ConnectionResetError("reset")
             yield " world"
-            self.last_usage = {"model": self.name, "output_tokens": 2}
+            request.meter.add(10, 2, model=self.name)
         finally:
             self.closed += 1
 
@@ -239,12 +239,14 @@ async def test_images_follow_the_first_member_and_text_only_fallbacks_get_text()
     assert b.requests[0].image is None and b.requests[0].user == "u"
 
 
-async def test_last_usage_comes_from_the_member_that_answered() -> None:
-    a, b = FakeLLM("a", fail="before"), FakeLLM("b")
+async def test_usage_reaches_the_callers_meter_from_the_member_that_answered() -> None:
+    # b cannot take images: the chain hands it a copy of the request without the screenshot,
+    # and the counts must still reach the meter of the request the caller holds.
+    a, b = FakeLLM("a", fail="before"), FakeLLM("b", images=False)
     chain = await started(a, b)
-    assert chain.last_usage is None
-    await ask(chain)
-    assert chain.last_usage == {"model": "b", "output_tokens": 2}
+    req = dataclasses.replace(REQUEST, image=Image(b"png", "image/png"), meter=TokenMeter())
+    await ask(chain, req)
+    assert (req.meter.model, req.meter.input_tokens, req.meter.output_tokens) == ("b", 10, 2)
 
 
 # --- FallbackTTS -------------------------------------------------------------------------------

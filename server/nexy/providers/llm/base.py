@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -26,6 +26,28 @@ class LLMRequest:
     prompt: str  # what the user actually said
     image: Image | None = None
     hardware_id: str = ""  # whose turn this is (intents and usage need it; models don't)
+    # Where a model that reports token counts puts them; one per request, so concurrent
+    # streams of the same provider never mix their counts.
+    meter: TokenMeter = field(default_factory=lambda: TokenMeter(), compare=False)
+
+
+@dataclass(slots=True)
+class TokenMeter:
+    """The tokens a model reported for one request (vendors send the counts at the end)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model: str = ""
+
+    @property
+    def reported(self) -> bool:
+        return bool(self.model)
+
+    def add(self, input_tokens: int, output_tokens: int, model: str) -> None:
+        """Count one model call (a retry with a backup key is a second call)."""
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.model = model
 
 
 class LLMError(Exception):

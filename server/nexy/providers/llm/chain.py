@@ -53,12 +53,6 @@ class FallbackLLM:
     def on_latency(self, hook: LatencyHook | None) -> None:
         self._chain.on_latency = hook
 
-    @property
-    def last_usage(self) -> object | None:
-        """The ``last_usage`` of the member that answered most recently, if it reports one."""
-        answered = self._chain.answered
-        return getattr(answered, "last_usage", None) if answered is not None else None
-
     async def start(self) -> None:
         """Start every member; fails only if none of them starts."""
         await self._chain.start()

@@ -143,8 +143,7 @@ class _Pump:
 class GeminiLLM:
     """Streaming replies from Gemini, with a backup key for a refused first one.
 
-    ``last_usage`` holds (prompt tokens, output tokens) of the most recently finished stream,
-    or None if that stream reported no usage; concurrent streams overwrite it in turn.
+    Token counts from the stream's usage metadata go to the request's ``meter``.
     """
 
     name = "gemini"
@@ -156,7 +155,6 @@ class GeminiLLM:
         self._clients: list[genai.Client] = []  # one per key, the configured key first
         self._active = 0  # index of the key that worked last
         self._status = ComponentStatus(State.DOWN, "not started")
-        self.last_usage: tuple[int, int] | None = None
 
     async def start(self) -> None:
         """Resolve the keys and build the clients (no request is made)."""
@@ -214,7 +212,8 @@ class GeminiLLM:
                 finally:
                     await pump.close()
         finally:
-            self.last_usage = usage
+            if usage is not None:
+                request.meter.add(*usage, model=self._settings.model)
 
     async def _next(self, pump: _Pump, *, refusable: bool) -> types.GenerateContentResponse | None:
         """The pump's next chunk with SDK errors translated; a refused key may be retried."""

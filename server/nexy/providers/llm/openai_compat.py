@@ -136,8 +136,7 @@ class _Reply:
 class OpenAICompatLLM:
     """Streaming replies from any server that speaks OpenAI's chat completions API.
 
-    ``last_usage`` holds (prompt tokens, completion tokens) of the most recently finished
-    stream, or None if that stream reported no usage; concurrent streams overwrite it in turn.
+    Token counts from the stream's final usage chunk go to the request's ``meter``.
     """
 
     name = "openai"
@@ -149,7 +148,6 @@ class OpenAICompatLLM:
         self._headers: dict[str, str] = {}
         self._session: aiohttp.ClientSession | None = None
         self._status = ComponentStatus(State.DOWN, "not started")
-        self.last_usage: tuple[int, int] | None = None
 
     async def start(self) -> None:
         """Resolve the key and open the HTTP session (no request is made)."""
@@ -180,17 +178,14 @@ class OpenAICompatLLM:
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[str, None]:
         """Stream the reply to ``request``, the screenshot included when there is one."""
-        try:
-            response = await self._post(self._body(request))
-        except LLMError:
-            self.last_usage = None  # a refused request is a finished stream without usage
-            raise
+        response = await self._post(self._body(request))
         reply = _Reply(response)
         try:
             while (text := await reply.next_text()) is not None:
                 yield text
         finally:
-            self.last_usage = reply.usage
+            if reply.usage is not None:
+                request.meter.add(*reply.usage, model=self._settings.model)
             if reply.done:
                 response.release()  # complete: the connection may serve the next request
             else:

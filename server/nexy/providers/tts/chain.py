@@ -80,28 +80,27 @@ class FallbackTTS:
         choose: Callable[[Voice], TTSProvider] | None = getattr(self._primary, "engine_for", None)
         return choose(voice) if choose is not None else self._primary
 
-    async def synthesize(self, text: str, voice: Voice) -> AsyncGenerator[bytes, None]:
-        """PCM at ``sample_rate`` from the first engine that produces audio for ``text``."""
+    def synthesize(self, text: str, voice: Voice) -> AsyncGenerator[bytes, None]:
+        """PCM at ``sample_rate`` from the first engine that produces audio for ``text``.
+
+        The chain's own stream is returned as it is, and an engine at the chain's rate is
+        streamed without a conversion layer: every generator layer is paid on every piece.
+        """
         if not text.strip():
-            return  # nothing to say: no engine is called, no breaker is touched
+            return _silence()  # nothing to say: no engine is called, no breaker is touched
 
         def open_stream(engine: TTSProvider) -> AsyncGenerator[bytes, None]:
+            if engine.sample_rate == self.sample_rate:
+                return engine.synthesize(text, voice)
             # Resampled inside the guard: the first-output limit times audio the listener gets.
             return self._converted(engine, text, voice)
 
-        async with aclosing(self._chain.stream(open_stream)) as audio:
-            async for pcm in audio:
-                yield pcm
+        return self._chain.stream(open_stream)
 
     async def _converted(
         self, engine: TTSProvider, text: str, voice: Voice
     ) -> AsyncGenerator[bytes, None]:
-        """``engine``'s audio, resampled to ``sample_rate`` when its native rate differs."""
-        if engine.sample_rate == self.sample_rate:
-            async with aclosing(engine.synthesize(text, voice)) as stream:
-                async for pcm in stream:
-                    yield pcm
-            return
+        """``engine``'s audio, resampled from its native rate to ``sample_rate``."""
         size = chunk_bytes_for(self.sample_rate, _RESAMPLED_CHUNK_MS)
         formatter = PcmFormatter(engine.sample_rate, self.sample_rate, size)
         async with aclosing(engine.synthesize(text, voice)) as stream:
@@ -110,3 +109,9 @@ class FallbackTTS:
                     yield chunk
         for chunk in formatter.flush():
             yield chunk
+
+
+async def _silence() -> AsyncGenerator[bytes, None]:
+    """An empty audio stream."""
+    return
+    yield  # makes this an async generator

@@ -138,6 +138,7 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
             turn.prompt,
             self._runner.llm.name,
             self._runner.tts.name,
+            tokens=turn.meter,
         )
         task: asyncio.Task[None] | None = None
         try:
