@@ -102,6 +102,12 @@ class GeminiSettings(_Section):
     base_url: str = Field("", description="empty: Google's endpoint")
     temperature: float = Field(0.7, ge=0, le=2)
     max_output_tokens: int = Field(512, ge=16)
+    thinking_budget: int | None = Field(
+        0,
+        ge=-1,
+        description="tokens the model may think before its first word: 0 = none (fastest "
+        "first audio), -1 = the model decides, null = the model's default",
+    )
 
 
 class OpenAISettings(_Section):

@@ -10,7 +10,7 @@ import pytest
 
 from nexy.config import load_settings
 from nexy.providers.tts.base import Voice
-from tests.fakes.client import commit, run_turn
+from tests.fakes.client import HARDWARE_ID, commit, run_turn
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
@@ -42,6 +42,17 @@ async def test_a_question_gets_text_and_speech(embedded):
     # Deterministic: the same question gives the same answer.
     again = await run_turn(embedded.stub, commit("How many legs does a spider have?"))
     assert again.text == result.text
+    # The local model's token counts are stored for each turn, like a cloud model's.
+    usage = await embedded.stored_usage(HARDWARE_ID)
+    for _ in range(50):  # the second turn's row may still be on its way
+        if len(usage) >= 2:
+            break
+        usage = await embedded.stored_usage(HARDWARE_ID)
+    assert [(source, model.endswith(".gguf")) for source, model, _, _ in usage] == [
+        ("server", True),
+        ("server", True),
+    ]
+    assert all(inp > 10 and 0 < out <= 96 for _, _, inp, out in usage)
 
 
 async def test_open_safari_gives_the_action_and_a_spoken_confirmation(embedded):

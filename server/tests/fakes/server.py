@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -50,3 +51,21 @@ class Running:
     @property
     def http(self) -> str:
         return f"http://127.0.0.1:{self.app.http_port}"
+
+    async def stored_usage(self, hardware_id: str) -> list[tuple[str, str, int, int]]:
+        """(source, model, input, output) of the device's token_usage rows, once written.
+
+        The journal writes after a turn's last message, off its hot path, so this waits (up to
+        about 2 s) for the first rows to reach the database.
+        """
+        rows: list[tuple[str, str, int, int]] = []
+        for _ in range(100):
+            await self.app.settle()
+            stored = (await self.app.repository.export_device(hardware_id))["usage"]
+            rows = [
+                (u["source"], u["model"], u["input_tokens"], u["output_tokens"]) for u in stored
+            ]
+            if rows:
+                break
+            await asyncio.sleep(0.02)
+        return rows

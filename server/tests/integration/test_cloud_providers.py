@@ -135,19 +135,6 @@ async def test_a_cloud_model_also_extracts_memory_facts(server_factory):
     assert len(fake.requests) == 2
 
 
-async def _stored_usage(server) -> list[tuple[str, str, int, int]]:
-    """The device's token_usage rows once the finished turn's journal has written them."""
-    rows: list[tuple[str, str, int, int]] = []
-    for _ in range(100):  # the journal writes after the turn's last message, off its hot path
-        await server.app.settle()
-        stored = (await server.app.repository.export_device(HARDWARE_ID))["usage"]
-        rows = [(u["source"], u["model"], u["input_tokens"], u["output_tokens"]) for u in stored]
-        if rows:
-            break
-        await asyncio.sleep(0.02)
-    return rows
-
-
 @pytest.mark.parametrize("vendor", ["openai", "gemini"])
 async def test_the_models_token_counts_are_stored_for_the_turn(server_factory, vendor):
     module = openai_server if vendor == "openai" else gemini_server
@@ -168,4 +155,4 @@ async def test_the_models_token_counts_are_stored_for_the_turn(server_factory, v
         server = await server_factory(settings)
         result = await run_turn(server.stub, commit("hello"))
         assert result.is_spoken_turn()
-        assert await _stored_usage(server) == [("server", "counted-model", 40, 6)]
+        assert await server.stored_usage(HARDWARE_ID) == [("server", "counted-model", 40, 6)]

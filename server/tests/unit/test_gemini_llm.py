@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from pydantic import SecretStr
@@ -84,7 +85,9 @@ async def test_request_carries_model_settings_system_prompt_and_screenshot() -> 
     assert seen.query == {"alt": "sse"} and seen.api_key == GOOD_KEY
     body = seen.body
     assert body["systemInstruction"]["parts"] == [{"text": SYSTEM}]
-    assert body["generationConfig"] == {"temperature": 0.3, "maxOutputTokens": 64}
+    config = body["generationConfig"]
+    assert thinking_budget(config) == 0  # no thinking before the first word
+    assert config == {"temperature": 0.3, "maxOutputTokens": 64, "thinkingConfig": ANY}
     [turn] = body["contents"]
     assert turn["role"] == "user"
     text, image = turn["parts"]
@@ -242,3 +245,19 @@ async def test_unreadable_key_file_fails_start(tmp_path: Path) -> None:
     llm = GeminiLLM(GeminiSettings(api_key_file=tmp_path / "absent.key"))
     with pytest.raises(LLMError, match="absent.key"):
         await llm.start()
+
+
+def thinking_budget(generation_config: dict[str, Any]) -> int | None:
+    """The budget as sent; the SDK writes this field in snake case, which Google's JSON takes."""
+    thinking = generation_config.get("thinkingConfig")
+    if thinking is None:
+        return None
+    budget: int = thinking.get("thinkingBudget", thinking.get("thinking_budget"))
+    return budget
+
+
+@pytest.mark.parametrize("budget", [-1, 200, None])
+async def test_thinking_budget_is_sent_as_configured(budget: int | None) -> None:
+    async with running(FakeGemini()) as fake, gemini(fake, thinking_budget=budget) as llm:
+        await collect(llm)
+    assert thinking_budget(fake.requests[0].body["generationConfig"]) == budget

@@ -143,6 +143,16 @@ async def test_answers_a_simple_question(llm: LocalLLM) -> None:
     assert re.search(r"\b(8|eight)\b", text.lower()), text
 
 
+async def test_token_counts_reach_the_request_meter(llm: LocalLLM) -> None:
+    req = request(SPIDER)
+    text = "".join([fragment async for fragment in llm.stream(req)])
+    meter = req.meter
+    assert meter.model.endswith(".gguf")
+    # The prompt holds the system prompt and the question; each streamed token is one count.
+    assert meter.input_tokens > len(SPIDER.split())
+    assert 0 < meter.output_tokens <= 96 and meter.output_tokens >= len(text.split()) // 2
+
+
 async def test_streams_fragments_as_they_are_generated(llm: LocalLLM) -> None:
     began = time.perf_counter()
     arrivals: list[float] = []

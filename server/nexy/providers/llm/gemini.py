@@ -255,10 +255,14 @@ class GeminiLLM:
 
     def _config(self, request: LLMRequest) -> types.GenerateContentConfig:
         settings = self._settings
+        budget = settings.thinking_budget
+        thinking = None if budget is None else types.ThinkingConfig(thinking_budget=budget)
         return types.GenerateContentConfig(
             system_instruction=request.system or None,
             temperature=settings.temperature,
             max_output_tokens=settings.max_output_tokens,
+            # Thinking happens before the first word, so every token of it delays first audio.
+            thinking_config=thinking,
             # No tools are declared, and a stream that breaks must fail rather than re-request.
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
             automatic_continuation=False,

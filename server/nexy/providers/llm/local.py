@@ -35,7 +35,7 @@ import llama_cpp  # noqa: E402
 from nexy.components import READY, ComponentStatus, State
 from nexy.config import LocalLLMSettings
 from nexy.providers.handoff import End, Handoff
-from nexy.providers.llm.base import LLMError, LLMRequest
+from nexy.providers.llm.base import LLMError, LLMRequest, TokenMeter
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ class _Turn:
 
     user: str
     out: Handoff[str]
+    meter: TokenMeter  # the worker fills it before the end of the reply reaches the consumer
 
 
 class LocalLLM:
@@ -108,6 +109,7 @@ class LocalLLM:
         self._model: llama_cpp.Llama | None = None  # touched only on the worker thread
         self._shared_tokens = 0  # the system prompt's tokens, kept cached between turns
         self._status = ComponentStatus(State.DOWN, "loading")
+        self._model_name = "local"  # the model file's name once loaded (token usage rows)
         self._closed = False
         self._turns: set[_Turn] = set()
         self._waiting = 0  # turns submitted but not yet picked up by the worker
@@ -125,6 +127,7 @@ class LocalLLM:
             began = time.perf_counter()
             await self._call(lambda: _verify(path, self._settings.model_sha256))
             await self._call(lambda: self._load(path))
+            self._model_name = path.name
         except LLMError as exc:
             self._status = ComponentStatus(State.DOWN, str(exc))
             raise
@@ -151,7 +154,7 @@ class LocalLLM:
         if self._status.state is not State.READY:
             raise LLMError("local model is not started")
         # request.system asks cloud models for JSON, which this small model cannot follow.
-        turn = _Turn(request.user, Handoff(_BUFFERED_FRAGMENTS, _STALL_SECONDS))
+        turn = _Turn(request.user, Handoff(_BUFFERED_FRAGMENTS, _STALL_SECONDS), request.meter)
         future = self._submit(turn)
         self._turns.add(turn)
         try:
@@ -257,11 +260,16 @@ class LocalLLM:
         if not isinstance(chunks, Generator):  # stream=True always yields chunks
             raise LLMError("local model did not stream")
         text = ""  # what the consumer has been given so far
+        prompt_tokens = generated = 0  # llama.cpp streams one content chunk per sampled token
         try:
             for chunk in chunks:
                 if turn.out.cancelled:
                     return
                 content = chunk["choices"][0]["delta"].get("content")
+                if isinstance(content, str):
+                    # At the first token the context holds exactly the evaluated prompt.
+                    prompt_tokens = prompt_tokens or model.n_tokens
+                    generated += 1
                 piece = content if isinstance(content, str) else ""
                 combined = (text + piece) if text else piece.lstrip()
                 cut = sentence_cut(combined, settings.max_sentences)
@@ -275,6 +283,10 @@ class LocalLLM:
         finally:
             # Closing the generator ends llama.cpp's decode loop for this turn right away.
             chunks.close()
+            # Counted before the reply's end is handed over, so the turn reading the meter after
+            # the stream sees them (the system prompt's cached tokens count as input too).
+            if generated:
+                turn.meter.add(prompt_tokens, generated, self._model_name)
 
     def _messages(self, user: str) -> list[llama_cpp.ChatCompletionRequestMessage]:
         return [
