@@ -71,8 +71,8 @@ class NexyApp:
         self.registry = Registry()
         model = llm or build_llm_chain(settings)
         # A cloud model also turns what the user said into memory facts (off the hot path).
-        analyzer = LLMAnalyzer(model) if llm is None and can_analyse_memory(settings) else None
-        self._build_storage(settings, analyzer)
+        analysis_model = model if llm is None and can_analyse_memory(settings) else None
+        self._build_storage(settings, analysis_model)
         self.llm = model if llm is not None else with_intents(model, settings, self.memory)
         self.tts = tts or build_tts(settings)
         self.journal = TurnJournal(self.outbox, self.memory)
@@ -168,7 +168,7 @@ class NexyApp:
         self.grpc_port = 0
         self.http_port = 0
 
-    def _build_storage(self, settings: Settings, analyzer: LLMAnalyzer | None) -> None:
+    def _build_storage(self, settings: Settings, analysis_model: LLMProvider | None) -> None:
         storage, memory = settings.storage, settings.memory
         self.database = Database(
             storage.url.get_secret_value(),
@@ -184,6 +184,9 @@ class NexyApp:
             retry_max=storage.retry_max_seconds,
             close_timeout=storage.close_timeout_seconds,
         )
+        analyzer = None
+        if analysis_model is not None:
+            analyzer = LLMAnalyzer(analysis_model, usage=self.outbox)
         self.memory = MemoryService(
             self.repository,
             self.outbox,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from nexy.memory.facts import clean_fact, fact_key, parse_facts
 from nexy.providers.llm.base import LLMProvider, LLMRequest
+from nexy.usage import MEMORY_SOURCE, UsageSink, usage_from_meter
 
 log = logging.getLogger(__name__)
 
@@ -268,8 +269,16 @@ class LLMAnalyzer:
     Give it the cloud model itself, not the intents wrapper: this is not a user's turn.
     """
 
-    def __init__(self, llm: LLMProvider, *, timeout_s: float = 10.0, max_facts: int = 5) -> None:
+    def __init__(
+        self,
+        llm: LLMProvider,
+        *,
+        usage: UsageSink | None = None,
+        timeout_s: float = 10.0,
+        max_facts: int = 5,
+    ) -> None:
         self._llm = llm
+        self._usage = usage  # where the analysis calls' token counts are stored
         self._timeout = timeout_s
         self._max_facts = max_facts
 
@@ -289,17 +298,29 @@ class LLMAnalyzer:
             f"User said: {prompt[:_MAX_INPUT_CHARS]}\nAssistant replied: {reply[:_MAX_INPUT_CHARS]}"
         )
         request = LLMRequest(system=_INSTRUCTION, user=user, prompt=user, hardware_id=hardware_id)
+        text: str | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 text = await self._ask(request)
         except Exception as exc:  # a model failure only costs this turn's facts
             log.warning("memory analysis by %s failed: %s", self.name, type(exc).__name__)
+        await self._record_usage(request)  # a failed call may still have been billed
+        if text is None:
             return None
         facts = parse_facts(text)
         if facts is None:
             log.warning("memory analysis by %s: reply was not a facts object", self.name)
             return None
         return facts[: self._max_facts]
+
+    async def _record_usage(self, request: LLMRequest) -> None:
+        record = usage_from_meter(request.meter, request.hardware_id, "", MEMORY_SOURCE)
+        if record is None or self._usage is None:
+            return
+        try:
+            await self._usage.record(record)
+        except Exception as exc:  # counting must never cost the user their memory
+            log.warning("storing memory analysis usage failed: %s", type(exc).__name__)
 
     async def _ask(self, request: LLMRequest) -> str:
         parts: list[str] = []

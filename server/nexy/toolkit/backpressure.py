@@ -41,7 +41,9 @@ GLOBAL_PROBE_MAX = 16  # more parallel slow turns than this is a load test, not 
 RATE_PROBE_MAX = 30
 IDLE_SLOW_S = 60.0
 # Without BDP probing the HTTP/2 window stays small, so a reader that stops really does stop
-# the server's writes instead of letting megabytes pile up in client buffers.
+# the server's writes instead of letting megabytes pile up in client buffers. The limit probes
+# need that too: a held turn whose whole reply fits in a grown window ends at once (the
+# embedded model's short replies did), and the limit is then never full when the extra comes.
 NO_BDP = (("grpc.http2.bdp_probe", 0),)
 
 
@@ -198,7 +200,7 @@ async def run_backpressure(
     else:
         shown = ", ".join(f"{k}={limits[k]:g}" for k in LIMIT_KEYS if k in limits)
         report.add(passed("backpressure.limits", f"Лимиты сервера: {shown or 'не объявлены'}"))
-    channel = grpc_target.channel()
+    channel = grpc_target.channel(NO_BDP)
     stub = stub_for(channel)
     deadline = grpc_target.timeout
     try:

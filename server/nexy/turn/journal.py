@@ -16,9 +16,7 @@ from nexy.components import READY, ComponentStatus, State
 from nexy.providers.llm.base import TokenMeter
 from nexy.storage import AddTurn, Outbox, TurnRecord
 from nexy.storage.records import Outcome
-from nexy.usage import UsageRecord
-
-USAGE_SOURCE = "server"  # token_usage rows the server measured itself (clients report their own)
+from nexy.usage import TURN_SOURCE, UsageRecord, usage_from_meter
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +51,7 @@ class TurnLog:
 
     def usage(self) -> UsageRecord | None:
         """The model's token counts for this turn, if the model reported any."""
-        tokens = self.tokens
-        if not tokens.reported:
-            return None
-        return UsageRecord(
-            hardware_id=self.hardware_id,
-            session_id=self.session_id,
-            source=USAGE_SOURCE,
-            input_tokens=tokens.input_tokens,
-            output_tokens=tokens.output_tokens,
-            model=tokens.model,
-        )
+        return usage_from_meter(self.tokens, self.hardware_id, self.session_id, TURN_SOURCE)
 
     def record(self, total_ms: float) -> TurnRecord:
         return TurnRecord(

@@ -10,6 +10,9 @@ import pytest
 
 from nexy.config import load_settings
 from nexy.providers.tts.base import Voice
+from nexy.toolkit.backpressure import run_backpressure
+from nexy.toolkit.connection import target
+from nexy.toolkit.results import Report
 from tests.fakes.client import HARDWARE_ID, commit, run_turn
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
@@ -76,3 +79,21 @@ async def test_the_local_model_is_honest_about_the_screen(embedded):
     result = await run_turn(embedded.stub, commit("What's on my screen?", screenshot=PIXEL_PNG))
     assert result.kinds[-1] == "end_message"
     assert "can't see" in result.text.lower() or "cannot see" in result.text.lower()
+
+
+async def test_backpressure_guide_checks_pass_against_the_embedded_model(server_factory):
+    # The embedded model answers one turn at a time and briefly: the per-device probe must still
+    # hold its turns open (a small HTTP/2 window) and see the limit refuse the extra one. The
+    # idle timeout is short so that probe is quick, but longer than holding two turns takes.
+    settings = load_settings(
+        env={},
+        overrides={"server.host": "127.0.0.1", "limits.idle_timeout_seconds": 8},
+    )
+    server = await server_factory(settings)
+    app = server.app
+    grpc_target = target("127.0.0.1", app.grpc_port, tls=False, timeout=30)
+    http = target("127.0.0.1", app.http_port, tls=False, timeout=30)
+    report = await run_backpressure(grpc_target, http, Report())
+    assert report.ok, "\n".join(check.line() for check in report.failures)
+    device = report.get("backpressure.device_streams")
+    assert not device.skipped and "DEVICE_TURN_LIMIT_EXCEEDED" in device.detail

@@ -131,8 +131,14 @@ async def test_a_cloud_model_also_extracts_memory_facts(server_factory):
                 break
             await asyncio.sleep(0.05)
     assert facts == ["The user owns a red bicycle."]
-    # The analysis was a second request to the model, after the turn's own.
+    # The analysis was a second request to the model, after the turn's own, and both were
+    # counted: the turn's reply and the memory reading each have their own usage row.
     assert len(fake.requests) == 2
+    usage = await server.stored_usage(HARDWARE_ID)
+    assert sorted((source, inp, out) for source, _, inp, out in usage) == [
+        ("server", *fake.usage),
+        ("server-memory", *fake.usage),
+    ]
 
 
 @pytest.mark.parametrize("vendor", ["openai", "gemini"])
@@ -155,4 +161,6 @@ async def test_the_models_token_counts_are_stored_for_the_turn(server_factory, v
         server = await server_factory(settings)
         result = await run_turn(server.stub, commit("hello"))
         assert result.is_spoken_turn()
-        assert await server.stored_usage(HARDWARE_ID) == [("server", "counted-model", 40, 6)]
+        usage = await server.stored_usage(HARDWARE_ID)
+    # The memory analysis that follows the turn has rows of its own ("server-memory").
+    assert [row for row in usage if row[0] == "server"] == [("server", "counted-model", 40, 6)]

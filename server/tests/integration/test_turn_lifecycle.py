@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 
@@ -10,6 +11,7 @@ import grpc
 import pytest
 
 from nexy.transport.grpc import streaming_pb2 as pb
+from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
 from tests.fakes.client import HARDWARE_ID, commit, run_turn
 from tests.fakes.providers import FailingLLM, FailingTTS, HangingLLM
 from tests.fakes.server import make_settings
@@ -205,3 +207,32 @@ async def test_graceful_shutdown_lets_running_turns_finish_and_flushes(server_fa
     assert server.app.outbox.pending() == 0
     late = await run_turn(server.stub, commit("too late"), timeout=2)
     assert late.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+async def test_cancel_while_a_write_waits_on_flow_control_gives_the_slot_back(server_factory):
+    # A long reply to a client that stops reading: with a small HTTP/2 window (no BDP probing)
+    # the server's writes block. The client then cancels. Its turn must free the admission slot
+    # at once (it once leaked forever, and enough leaks refuse every turn).
+    reply = json.dumps({"text": "A sentence that goes on for a while. " * 40})
+    settings = make_settings(
+        **{
+            "llm.scripted.reply": reply,
+            "limits.max_turns_per_device": 1,
+            "limits.idle_timeout_seconds": 60,
+        }
+    )
+    server = await server_factory(settings)
+    address = f"127.0.0.1:{server.app.grpc_port}"
+    async with grpc.aio.insecure_channel(address, options=[("grpc.http2.bdp_probe", 0)]) as channel:
+        stub = pb_grpc.StreamingServiceStub(channel)
+        calls = [stub.StreamAudio(commit("hi", hardware_id=f"{HARDWARE_ID}-{i}")) for i in range(2)]
+        for call in calls:
+            await call.read()
+        await asyncio.sleep(0.5)  # the replies fill the window; the server's writes wait
+        assert server.app.tracker.active == 2
+        for call in calls:
+            call.cancel()
+        assert await _wait_idle(server) < 0.5
+    # The device can start its next turn (its one allowed turn was given back).
+    result = await run_turn(server.stub, commit("again", hardware_id=f"{HARDWARE_ID}-0"))
+    assert result.code == grpc.StatusCode.OK and result.is_spoken_turn()

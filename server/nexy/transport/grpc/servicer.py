@@ -163,15 +163,23 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
                     journal.outcome = "completed"
                     break
         finally:
-            if task is not None and not task.done():
-                task.cancel()
-                await asyncio.wait([task], timeout=1.0)
-            self._tracker.release(handle)
-            total_ms = (time.perf_counter() - started) * 1000
-            self._metrics.active_turns.dec()
-            self._metrics.turns.labels(journal.outcome).inc()
-            self._metrics.turn_duration.observe(total_ms / 1000)
-            self._journal.submit(journal, total_ms)
+            try:
+                if task is not None and not task.done():
+                    task.cancel()
+                    await asyncio.wait([task], timeout=1.0)
+            finally:
+                # A client that cancels while a write waits on flow control gets this handler
+                # cancelled twice; the second cancellation lands in the wait above, and without
+                # this the turn's admission slot would never be given back.
+                self._end_turn(handle, journal, started)
+
+    def _end_turn(self, handle: TurnHandle, journal: TurnLog, started: float) -> None:
+        self._tracker.release(handle)
+        total_ms = (time.perf_counter() - started) * 1000
+        self._metrics.active_turns.dec()
+        self._metrics.turns.labels(journal.outcome).inc()
+        self._metrics.turn_duration.observe(total_ms / 1000)
+        self._journal.submit(journal, total_ms)
 
     def _note(self, journal: TurnLog, event: TurnEvent, elapsed_ms: float) -> None:
         """Record what reaches the client: the spoken text, the action, first-byte times."""
