@@ -10,7 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from nexy.config import ConfigError, Settings, load_settings, masked_dump
+from nexy.config import Settings
+from nexy.config_loading import ConfigError, load_settings, masked_dump
 from nexy.updates.release import add_release_commands, run_release_command
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
-from nexy.config import MASK, LoggingSettings, Settings
+from nexy.config import LoggingSettings, Settings
+from nexy.config_loading import MASK
 
 _PATTERNS = (
     re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),  # OpenAI-style keys

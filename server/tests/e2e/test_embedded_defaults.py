@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from nexy.config import load_settings
+from nexy.config_loading import load_settings
 from nexy.providers.tts.base import Voice
 from nexy.toolkit.backpressure import run_backpressure
 from nexy.toolkit.connection import target

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nexy.config import load_settings
+from nexy.config_loading import load_settings
 from tests.fakes.client import commit, run_turn
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]

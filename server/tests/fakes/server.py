@@ -10,7 +10,8 @@ import grpc
 from pydantic import SecretStr
 
 from nexy.app import NexyApp
-from nexy.config import Settings, StorageSettings, load_settings
+from nexy.config import Settings, StorageSettings
+from nexy.config_loading import load_settings
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
 
 Factory = Callable[..., Any]

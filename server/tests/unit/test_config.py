@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nexy.config import ConfigError, Settings, load_settings, masked_dump
+from nexy.config import Settings
+from nexy.config_loading import ConfigError, load_settings, masked_dump
 
 
 def test_defaults_are_valid():

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from nexy.config import load_settings
+from nexy.config_loading import load_settings
 from nexy.logs import SecretMasker, configure_logging, secret_values
 
 OPENAI_KEY = "sk-test-OPENAI-1234567890abcdef"

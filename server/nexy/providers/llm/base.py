@@ -17,20 +17,6 @@ class Image:
     height: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LLMRequest:
-    """Everything a model needs for one reply."""
-
-    system: str
-    user: str  # the full user message as the model receives it (memory context included)
-    prompt: str  # what the user actually said
-    image: Image | None = None
-    hardware_id: str = ""  # whose turn this is (intents and usage need it; models don't)
-    # Where a model that reports token counts puts them; one per request, so concurrent
-    # streams of the same provider never mix their counts.
-    meter: TokenMeter = field(default_factory=lambda: TokenMeter(), compare=False)
-
-
 @dataclass(slots=True)
 class TokenMeter:
     """The tokens a model reported for one request (vendors send the counts at the end)."""
@@ -48,6 +34,20 @@ class TokenMeter:
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         self.model = model
+
+
+@dataclass(frozen=True, slots=True)
+class LLMRequest:
+    """Everything a model needs for one reply."""
+
+    system: str
+    user: str  # the full user message as the model receives it (memory context included)
+    prompt: str  # what the user actually said
+    image: Image | None = None
+    hardware_id: str = ""  # whose turn this is (intents and usage need it; models don't)
+    # Where a model that reports token counts puts them; one per request, so concurrent
+    # streams of the same provider never mix their counts.
+    meter: TokenMeter = field(default_factory=TokenMeter, compare=False)
 
 
 class LLMError(Exception):
