@@ -9,6 +9,7 @@ import signal
 import ssl
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -29,16 +30,21 @@ from nexy.storage import Database, Outbox, Repository
 from nexy.transport.grpc.server import GrpcServer
 from nexy.transport.grpc.servicer import StreamingServicer
 from nexy.transport.http.routes import HttpContext, build_http_app
+from nexy.transport.http.slow_clients import KEEPALIVE_SECONDS, GuardedSite
 from nexy.turn.actions import ActionPolicy
 from nexy.turn.collect import CollectStore
 from nexy.turn.journal import TurnJournal
 from nexy.turn.prompt import system_prompt
 from nexy.turn.runner import TurnRunner
-from nexy.turn.tracker import TurnTracker
+from nexy.turn.tracker import SHUTDOWN, TurnTracker
 from nexy.turn.welcome import WelcomeSpeaker
 from nexy.updates import UpdateFeed
 
 log = logging.getLogger(__name__)
+
+# After the grace period: how long interrupted turns (and other calls) get for their last
+# message and record before the gRPC server cancels what is left.
+_LAST_WORDS_SECONDS = 2.0
 
 
 def _http_tls(settings: Settings) -> ssl.SSLContext | None:
@@ -49,6 +55,29 @@ def _http_tls(settings: Settings) -> ssl.SSLContext | None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tls.cert_file, tls.key_file)
     return context
+
+
+def _operator_tokens(settings: Settings) -> tuple[bytes, ...] | None:
+    """Tokens that unlock /status details: the unbound ones (device tokens do not)."""
+    if not settings.auth.enabled:
+        return None
+    return tuple(
+        t.get_secret_value().encode() for t in settings.auth.tokens if t.get_secret_value()
+    )
+
+
+def _infrastructure_names(settings: Settings) -> tuple[str, ...]:
+    """Host names of the database, Redis and model endpoints, kept out of public /status."""
+    urls = (
+        settings.storage.url.get_secret_value(),
+        settings.coordination.redis_url.get_secret_value(),
+        settings.llm.openai.base_url,
+        settings.llm.gemini.base_url,
+    )
+    hosts = {urlsplit(url).hostname or "" for url in urls if "://" in url}
+    # Dotted names only: a bare service name such as "redis" says little and is also a word
+    # the reasons use; addresses with a port are redacted by pattern anyway.
+    return tuple(sorted(host for host in hosts if "." in host))
 
 
 def _chain(provider: object) -> object:
@@ -102,6 +131,8 @@ class NexyApp:
             max_turns_per_device=settings.limits.max_turns_per_device,
             device_limits=self.device_limits,
             coordination=self.coordination,
+            max_turns_per_connection=settings.limits.max_turns_per_connection,
+            max_turns_per_address=settings.limits.max_turns_per_address,
         )
         self.policy = ActionPolicy(settings.actions)
         self.runner = TurnRunner(
@@ -119,11 +150,9 @@ class NexyApp:
         )
         self.welcome = WelcomeSpeaker(
             self.tts,
-            default_text=settings.welcome.text,
-            default_language=settings.welcome.language,
+            settings.welcome,
             sample_rate=settings.tts.sample_rate,
             chunk_ms=settings.tts.chunk_ms,
-            cache_entries=settings.welcome.cache_entries,
         )
         servicer = StreamingServicer(
             limits=limits,
@@ -159,8 +188,11 @@ class NexyApp:
             self.provider_stats,
             {name: getattr(settings.limits, name) for name in advertised},
             updates=self.updates,
+            operator_tokens=_operator_tokens(settings),
+            hidden_names=_infrastructure_names(settings),
         )
         self.metrics.track_providers(self.provider_stats)
+        self.metrics.track_outbox(self.outbox.stats)
         for kind, chain in (("llm", _chain(self.llm)), ("tts", _chain(self.tts))):
             if isinstance(chain, FallbackLLM | FallbackTTS):
                 chain.on_latency = self._latency_hook(kind)
@@ -183,6 +215,8 @@ class NexyApp:
             retry_initial=storage.retry_initial_seconds,
             retry_max=storage.retry_max_seconds,
             close_timeout=storage.close_timeout_seconds,
+            probe=self.database.ping,
+            max_attempts=storage.max_attempts,
         )
         analyzer = None
         if analysis_model is not None:
@@ -212,6 +246,7 @@ class NexyApp:
     async def settle(self) -> None:
         """Wait until every finished turn and queued write has reached the database."""
         await self.journal.drain()
+        await self.memory.drain()  # a model's analysis may queue more writes
         while self.outbox.pending():  # noqa: ASYNC110 - the outbox has no "empty" event
             await asyncio.sleep(0.01)
 
@@ -227,19 +262,15 @@ class NexyApp:
         # out of the collector's sweeps, which otherwise pause every stream ~100 ms under load.
         gc.collect()
         gc.freeze()
-        self.grpc_port = await self.grpc.start(
-            host, server.grpc_port if grpc_port is None else grpc_port
-        )
-        self._http_runner = web.AppRunner(build_http_app(self.http_context), access_log=None)
-        await self._http_runner.setup()
-        site = web.TCPSite(
-            self._http_runner,
-            host,
-            server.http_port if http_port is None else http_port,
-            ssl_context=_http_tls(self.settings),
-        )
-        await site.start()
-        self.http_port = self._bound_http_port()
+        try:
+            await self._listen(host, grpc_port, http_port)
+        except BaseException:
+            # A busy port must not leave the models, the outbox and Redis open behind it.
+            await self.grpc.stop(0)
+            if self._http_runner is not None:
+                await self._http_runner.cleanup()
+            await self.registry.close_all()
+            raise
         self.http_context.grpc_port, self.http_context.http_port = self.grpc_port, self.http_port
         log.info(
             "nexy serving gRPC on %s:%d and HTTP on %s:%d",
@@ -248,6 +279,29 @@ class NexyApp:
             host,
             self.http_port,
         )
+
+    async def _listen(self, host: str, grpc_port: int | None, http_port: int | None) -> None:
+        """Bind gRPC, then HTTP (with its slow-client guard); name the update feed."""
+        server = self.settings.server
+        self.grpc_port = await self.grpc.start(
+            host, server.grpc_port if grpc_port is None else grpc_port
+        )
+        self._http_runner = web.AppRunner(
+            build_http_app(self.http_context), access_log=None, keepalive_timeout=KEEPALIVE_SECONDS
+        )
+        await self._http_runner.setup()
+        tls = _http_tls(self.settings)
+        site = GuardedSite(
+            self._http_runner,
+            host,
+            server.http_port if http_port is None else http_port,
+            timeout=server.http_request_timeout_seconds,
+            ssl_context=tls,
+        )
+        await site.start()
+        self.http_port = self._bound_http_port()
+        if self.updates is not None:
+            self.updates.serve_at("https" if tls else "http", host, self.http_port)
 
     async def _warm_greeting(self) -> None:
         """Synthesize the default greeting now: the client waits only ~5 s for it at startup."""
@@ -264,9 +318,21 @@ class NexyApp:
         return 0
 
     async def stop(self) -> None:
-        """Stop accepting, give running turns the grace period, then close components."""
+        """Stop accepting, give running turns the grace period, then close components.
+
+        Turns still running when the grace period ends are told "the server is shutting down"
+        (UNAVAILABLE) and recorded as interrupted by their own handlers, before the gRPC server
+        stops: a stream never just breaks off. Then the journal drains into the outbox.
+        """
         self.http_context.accepting = False
-        await self.grpc.stop(self.settings.server.shutdown_grace_seconds)
+        self.tracker.stop_admitting()
+        await self.grpc.set_serving(False)
+        if not await self.tracker.wait_idle(self.settings.server.shutdown_grace_seconds):
+            count = self.tracker.interrupt_all(SHUTDOWN)
+            self.metrics.shutdown_interrupts.inc(count)
+            log.warning("grace period over: interrupting %d running turns", count)
+            await self.tracker.wait_idle(_LAST_WORDS_SECONDS)
+        await self.grpc.stop(_LAST_WORDS_SECONDS)
         if self._http_runner is not None:
             await self._http_runner.cleanup()
         await self.registry.close_all()

@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="YAML config file (or NEXY_CONFIG)")
     serve.add_argument("--grpc-port", type=int, help="gRPC port (default 50051)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 8080)")
-    serve.add_argument("--host", help="address to bind (default 0.0.0.0)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     config = commands.add_parser("config", help="inspect the effective configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     for name, text in (

@@ -17,11 +17,18 @@ class _Section(BaseModel):
 
 
 class ServerSettings(_Section):
-    host: str = "0.0.0.0"
+    # Loopback by default: with auth off anyone who reaches the port reads any device's memory.
+    host: str = Field("127.0.0.1", description="address to bind; 0.0.0.0 = every interface")
     grpc_port: int = Field(50051, ge=0, le=65535)
     http_port: int = Field(8080, ge=0, le=65535)
     max_inbound_message_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     shutdown_grace_seconds: float = Field(10.0, ge=0)
+    reuse_port: bool = Field(
+        False, description="let several processes share the gRPC port (SO_REUSEPORT)"
+    )
+    http_request_timeout_seconds: float = Field(
+        10.0, gt=0, description="an HTTP request's headers must arrive within this"
+    )
 
 
 class LimitsSettings(_Section):
@@ -43,6 +50,23 @@ class LimitsSettings(_Section):
     idle_timeout_seconds: float = Field(
         30.0, gt=0, description="a stream whose client reads nothing for this long is ended"
     )
+    max_turns_per_connection: int = Field(
+        4, ge=0, description="turns one client connection may run at once; 0 = unlimited"
+    )
+    max_turns_per_address: int = Field(
+        64, ge=0, description="turns one remote IP address may run at once; 0 = unlimited"
+    )
+    slow_reader_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="how far a client may fall behind real-time playback while the server "
+        "waits on its reads before the stream is ended",
+    )
+    max_welcome_chars: int = Field(1000, ge=1, description="GenerateWelcomeAudio text length")
+    usage_reports_per_minute: float = Field(
+        60.0, gt=0, description="token-bucket refill rate per device (ReportUsage)"
+    )
+    usage_burst: int = Field(20, ge=1, description="ReportUsage token-bucket size per device")
 
 
 class ScriptedLLMSettings(_Section):
@@ -211,6 +235,12 @@ class WelcomeSettings(_Section):
     text: str = "Hi! I'm Nexy, your voice assistant. How can I help?"
     language: str = "en"
     cache_entries: int = Field(64, ge=0)
+    cache_max_bytes: int = Field(
+        32 * 1024 * 1024, ge=0, description="bytes of cached audio; a larger entry is not cached"
+    )
+    max_audio_seconds: float = Field(
+        60.0, gt=0, description="synthesis stops here: a long text cannot hold the voice engine"
+    )
 
 
 class StorageSettings(_Section):
@@ -225,6 +255,9 @@ class StorageSettings(_Section):
     retry_initial_seconds: float = Field(0.2, gt=0)
     retry_max_seconds: float = Field(5.0, gt=0)
     close_timeout_seconds: float = Field(5.0, ge=0)
+    max_attempts: int = Field(
+        20, ge=1, description="a write failing this often while the DB answers is set aside"
+    )
 
 
 class MemorySettings(_Section):
@@ -241,9 +274,21 @@ class CoordinationSettings(_Section):
     operation_timeout_seconds: float = Field(0.25, gt=0, description="per Redis call")
 
 
+class AuthClient(_Section):
+    token: SecretStr
+    hardware_ids: list[str] = Field(
+        default_factory=list, description="devices this token may act for; empty = any"
+    )
+
+
 class AuthSettings(_Section):
     enabled: bool = Field(False, description="require 'authorization: Bearer <token>' metadata")
-    tokens: list[SecretStr] = Field(default_factory=list, description="accepted bearer tokens")
+    tokens: list[SecretStr] = Field(
+        default_factory=list, description="accepted bearer tokens, for any device"
+    )
+    clients: list[AuthClient] = Field(
+        default_factory=list, description="tokens bound to the devices they may act for"
+    )
 
 
 class TLSSettings(_Section):

@@ -8,6 +8,7 @@ import json
 import sys
 
 from nexy.config import Settings
+from nexy.ids import canonical_device_id
 from nexy.storage import Database, Outbox, Repository, mask_url, upgrade
 
 
@@ -31,16 +32,18 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     await database.start()
     try:
         repository = Repository(database)
+        # The spelling the server stores (any UUID form of the device finds its data).
+        hardware_id = canonical_device_id(args.hardware_id)
         if args.data_command == "export":
-            exported = await repository.export_device(args.hardware_id)
+            exported = await repository.export_device(hardware_id)
             print(json.dumps(exported, indent=2, ensure_ascii=False))
             return 0
-        queued = await _discard_queued(repository, settings, args.hardware_id)
-        removed = await repository.delete_device(args.hardware_id)
+        queued = await _discard_queued(repository, settings, hardware_id)
+        removed = await repository.delete_device(hardware_id)
         print(
             json.dumps(
                 {
-                    "hardware_id": args.hardware_id,
+                    "hardware_id": hardware_id,
                     "deleted": removed,
                     "queued_writes_discarded": queued,
                 },

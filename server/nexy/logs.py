@@ -74,18 +74,27 @@ def secret_values(settings: Settings) -> list[str]:
 def _collect(model: BaseModel, found: list[str]) -> None:
     for name in type(model).model_fields:
         value: Any = getattr(model, name)
-        if isinstance(value, SecretStr) and value.get_secret_value():
-            secret = value.get_secret_value()
-            found.append(secret)
-            password = re.search(r"://[^:/@\s]+:([^@\s]+)@", secret)
-            if password:
-                found.append(password.group(1))
-        elif isinstance(value, BaseModel):
-            _collect(value, found)
-        elif isinstance(value, Path) and name.endswith("_key_file"):
+        if isinstance(value, Path) and name.endswith("_key_file"):
             # A missing key file is reported where it is used, not here.
             with contextlib.suppress(OSError):
                 found.append(value.read_text(encoding="utf-8").strip())
+        else:
+            _collect_value(value, found)
+
+
+def _collect_value(value: Any, found: list[str]) -> None:
+    """Secrets in one field's value, including inside lists (``auth.tokens``, ``auth.clients``)."""
+    if isinstance(value, SecretStr) and value.get_secret_value():
+        secret = value.get_secret_value()
+        found.append(secret)
+        password = re.search(r"://[^:/@\s]+:([^@\s]+)@", secret)
+        if password:
+            found.append(password.group(1))
+    elif isinstance(value, BaseModel):
+        _collect(value, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_value(item, found)
 
 
 class _JsonFormatter(logging.Formatter):

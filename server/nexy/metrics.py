@@ -9,8 +9,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from nexy.providers.resilience import ProviderStats
+from nexy.storage.outbox import OutboxStats
 
 ProviderSource = Callable[[], dict[str, list[ProviderStats]]]
+OutboxSource = Callable[[], OutboxStats]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3.0, 6.0, 12.0)
 # RPCs range from a millisecond health check to a minute-long spoken turn.
@@ -84,6 +86,16 @@ class Metrics:
             "Streams ended because the client read nothing for the idle timeout",
             registry=r,
         )
+        self.slow_readers = Counter(
+            "nexy_slow_readers",
+            "Streams ended because the client read audio slower than real-time playback",
+            registry=r,
+        )
+        self.shutdown_interrupts = Counter(
+            "nexy_shutdown_interrupted_turns",
+            "Turns still running when the shutdown grace period ended",
+            registry=r,
+        )
 
         self.provider_first_output = Histogram(
             "nexy_provider_first_output_seconds",
@@ -97,8 +109,33 @@ class Metrics:
         """Export the provider chains' counters and breaker states, read at scrape time."""
         self.registry.register(_ProviderCollector(source))
 
+    def track_outbox(self, source: OutboxSource) -> None:
+        """Export the outbox's queue and dead-letter counts, read at scrape time."""
+        self.registry.register(_OutboxCollector(source))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _OutboxCollector(Collector):
+    """The outbox's own counts (it keeps them; metrics only read them)."""
+
+    def __init__(self, source: OutboxSource) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._source()
+        yield GaugeMetricFamily(
+            "nexy_outbox_pending", "Storage writes queued on disk, not yet applied", stats.pending
+        )
+        yield GaugeMetricFamily(
+            "nexy_outbox_dead_letters",
+            "Storage writes the database refused, set aside in the outbox's dead table",
+            stats.dead,
+        )
+        yield CounterMetricFamily(
+            "nexy_outbox_refused", "Storage writes set aside since start", stats.refused
+        )
 
 
 class _ProviderCollector(Collector):

@@ -41,8 +41,22 @@ SMOKE_SCRIPTS = (
     ("test_interceptor_errors", "grpc"),
     ("test_backpressure", "grpc"),
     ("chaos_smoke", "grpc"),
+    ("fuzz_smoke", "grpc"),
+    ("slow_readers", "grpc"),
 )
-_HTTP_AWARE = {"test_welcome_audio", "test_interceptor_errors", "test_backpressure", "chaos_smoke"}
+_HTTP_AWARE = {
+    "test_welcome_audio",
+    "test_interceptor_errors",
+    "test_backpressure",
+    "chaos_smoke",
+    "fuzz_smoke",
+}
+# Small bounded rounds of the abuse tools (the full 5,000 requests / 300 streams are the
+# lead's matrix, see docs/OPERATIONS.md "Reliability"): each stays well under a minute.
+_SMOKE_ARGS = {
+    "fuzz_smoke": ["--requests", "600", "--concurrency", "4"],
+    "slow_readers": ["--streams", "30", "--good", "20"],
+}
 SCRIPT_TIMEOUT_S = 300
 
 
@@ -75,7 +89,9 @@ def smoke_command(script: str, port_kind: str, server: LocalServer) -> list[str]
         command += ["--http-port", str(server.http_port)]
     if script == "test_interceptor_errors":
         command += ["--server-log", str(server.log_path)]
-    return command
+    if script == "fuzz_smoke":
+        command += ["--pid", str(server.process.pid)]
+    return command + _SMOKE_ARGS.get(script, [])
 
 
 def run_smoke() -> list[LevelResult]:

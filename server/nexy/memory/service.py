@@ -122,6 +122,10 @@ class MemoryService:
             return ComponentStatus(State.DEGRADED, f"memory reads failing: {self._failure}")
         return READY
 
+    async def drain(self) -> None:
+        """Wait until every deferred analysis has finished (tests and settling)."""
+        await self._jobs.join()
+
     # The registry calls close() bare; the timeout bounds the drain, not an await to wrap.
     async def close(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Finish queued analyses without the model (rule facts), then stop the worker."""

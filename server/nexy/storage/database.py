@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -30,6 +30,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 from nexy.components import READY, ComponentStatus, State
 from nexy.storage.schema import current_revision, head_revision, migrate
 from nexy.storage.sqlite_reader import SqliteReader
+from nexy.storage.verdict import Verdict, classify, error_chain
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ CONNECT_TIMEOUT = 10.0  # seconds; asyncpg would otherwise wait 60 s for a silen
 PING_TIMEOUT = 5.0
 SQLITE_BUSY_MS = 5000  # how long a writer waits for SQLite's single write lock
 _SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pass", "token", "secret"})
+_BAD_ARGUMENT = re.compile(r"invalid input for query argument \$\d+")
+_LAST_PARENS = re.compile(r"\(([^()]*)\)\s*$")
 
 
 def mask_url(url: str | URL) -> str:
@@ -74,27 +77,30 @@ def normalize_url(url: str | URL) -> URL:
 
 def is_outage(exc: BaseException) -> bool:
     """Whether the database is at fault (unreachable, refusing us, no tables), not the data."""
-    if isinstance(exc, IntegrityError | DataError):
-        return False
-    # asyncpg raises socket errors unwrapped while connecting.
-    return isinstance(exc, DBAPIError | OSError | TimeoutError)
+    verdict = classify(exc)
+    # An unknown driver error counts against the database, as it always has: health is about
+    # the database, and a row the database refuses says nothing about it.
+    return verdict is Verdict.OUTAGE or (verdict is Verdict.UNKNOWN and isinstance(exc, DBAPIError))
 
 
 def describe_error(exc: BaseException, secret: str | None = None) -> str:
     """A one-line reason: the driver's message without SQL or parameters, the secret removed."""
-    inner = exc
     # SQLAlchemy wraps the driver's error, which may wrap the real one (asyncpg's, by name).
-    while isinstance(inner, DBAPIError) and inner.orig is not None:
-        inner = inner.orig
-    for _ in range(5):  # bounded: a chain could in principle loop back on itself
-        if inner.__cause__ is None:
-            break
-        inner = inner.__cause__
-    message = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
+    inner = error_chain(exc)[-1]
+    message = _without_values(str(inner).strip())
     reason = f"{type(inner).__name__}: {message}" if message else type(inner).__name__
     if secret:
         reason = reason.replace(secret, "***")
     return reason[:300]
+
+
+def _without_values(text: str) -> str:
+    """The first line; asyncpg quotes a value it could not encode, so keep only its reason."""
+    bad_argument = _BAD_ARGUMENT.match(text)
+    if bad_argument is None:
+        return text.splitlines()[0] if text else ""
+    reason = _LAST_PARENS.search(text)
+    return f"{bad_argument.group(0)} ({reason.group(1) if reason else 'not encodable'})"
 
 
 async def upgrade(url: str, revision: str = "head", *, schema: str | None = None) -> None:

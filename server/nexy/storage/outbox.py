@@ -6,6 +6,19 @@ only after the database accepted it; while the database fails it backs off expon
 logs one warning per outage. Writes still queued at shutdown stay on disk and are applied after
 the next start. A replayed turn or usage write carries its first attempt's id, so the database
 stores it once.
+
+A write the database refuses must not hold the queue hostage, yet an outage must never cost a
+write. ``nexy.storage.verdict`` reads the database's own verdict on each failure:
+
+* refused (a NUL byte, a value too long or out of range, a constraint): the row is moved to the
+  spool's ``dead`` table at once, with the driver's message, and the queue moves on;
+* outage (connection, timeout, lock, missing schema): the same row is retried with backoff,
+  for as long as it takes;
+* unknown: the database is probed with a trivial query. If the probe fails it is an outage. If
+  the probe works, the row is the problem: after ``max_attempts`` such failures in a row it is
+  set aside too. Without a probe an unknown failure is treated as an outage.
+
+Dead rows are never retried automatically; ``stats()`` counts them for ``/metrics``.
 """
 
 from __future__ import annotations
@@ -15,18 +28,18 @@ import contextlib
 import functools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 from uuid import uuid4
-
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from nexy.components import READY, ComponentStatus, State
 from nexy.storage.database import describe_error
 from nexy.storage.ops import AddUsage, WriteOp, WriteTarget, apply_op, decode_op, encode_op
 from nexy.storage.spool import QueuedRow, Spool
+from nexy.storage.verdict import Verdict, classify
 from nexy.usage import UsageRecord
 
 log = logging.getLogger(__name__)
@@ -35,12 +48,16 @@ BATCH = 64  # queued writes read per round trip: memory stays small however long
 T = TypeVar("T")
 
 
-def is_refusal(exc: BaseException) -> bool:
-    """Whether retrying can never help: the database rejected the data itself."""
-    if isinstance(exc, IntegrityError | DataError | ValueError | TypeError):
-        return True
-    # A value SQLAlchemy could not bind, raised before anything reached the database.
-    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
+Probe = Callable[[], Awaitable[bool]]  # whether the database answers a trivial query
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    """The queue's counts, for metrics."""
+
+    pending: int  # writes waiting to be applied
+    dead: int  # writes set aside in the dead table (kept across restarts)
+    refused: int  # writes set aside since this process started
 
 
 class Outbox:
@@ -54,14 +71,23 @@ class Outbox:
         retry_initial: float = 0.2,
         retry_max: float = 5.0,
         close_timeout: float = 5.0,
+        probe: Probe | None = None,
+        max_attempts: int = 20,
     ) -> None:
         if not 0 < retry_initial <= retry_max:
             raise ValueError("need 0 < retry_initial <= retry_max")
+        if max_attempts < 1:
+            raise ValueError("need max_attempts >= 1")
         self._target = repository
         self._path = Path(path)
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._close_timeout = close_timeout
+        self._probe = probe
+        self._max_attempts = max_attempts
+        self._strikes: tuple[int, int] = (0, 0)  # (seq, failures while the database answered)
+        self._dead = 0
+        self._refused = 0
         self._executor: ThreadPoolExecutor | None = None
         self._spool: Spool | None = None
         self._task: asyncio.Task[None] | None = None
@@ -80,6 +106,7 @@ class Outbox:
         try:
             self._spool = await self._call(Spool.open, self._path)
             self._pending = await self._call(self._spool.count)
+            self._dead = await self._call(self._spool.dead_count)
         except BaseException:
             if self._spool is not None:
                 self._spool.close()
@@ -107,6 +134,10 @@ class Outbox:
         """How many writes are queued and not yet applied."""
         return self._pending
 
+    def stats(self) -> OutboxStats:
+        """Pending, set-aside and refused-since-start counts (read at scrape time)."""
+        return OutboxStats(self._pending, self._dead, self._refused)
+
     async def put(self, op: WriteOp) -> None:
         """Queue a write; returns once it is on local disk."""
         spool = self._require()
@@ -127,12 +158,16 @@ class Outbox:
         await self.put(AddUsage(usage))
 
     async def discard(self, hardware_id: str) -> int:
-        """Drop the device's queued writes, e.g. before deleting its data; how many."""
+        """Drop the device's queued (and set-aside) writes, e.g. before deleting its data.
+
+        Returns how many queued writes were dropped.
+        """
         spool = self._require()
         async with self._apply_lock:  # not while one of them is being applied
-            dropped = await self._call(spool.discard, hardware_id)
+            dropped, dead = await self._call(spool.discard, hardware_id)
             self._generation += 1
         self._pending = max(0, self._pending - dropped)
+        self._dead = max(0, self._dead - dead)
         self._progress.set()
         return dropped
 
@@ -207,20 +242,43 @@ class Outbox:
         try:
             await apply_op(self._target, decode_op(body), op_id)
         except Exception as exc:
-            if not is_refusal(exc):
+            if not await self._should_set_aside(seq, exc):
                 self._outage(exc)
                 return False
             # The driver's message only: the statement's parameters hold what users said.
             reason = describe_error(exc)
             log.error("storage refused queued write %d, moved aside: %s", seq, reason)
             await self._call(spool.bury, seq, reason)
+            self._dead += 1
+            self._refused += 1
         else:
             await self._call(spool.remove, seq)
+        self._strikes = (0, 0)
         self._pending = max(0, self._pending - 1)
         self._progress.set()
         if self._failure is not None:
             log.info("storage writes recovered; %d still queued", self._pending)
             self._failure = None
+        return True
+
+    async def _should_set_aside(self, seq: int, exc: Exception) -> bool:
+        """Refused: yes. Outage: no. Unknown: once it failed too often while the DB answered."""
+        verdict = classify(exc)
+        if verdict is not Verdict.UNKNOWN:
+            return verdict is Verdict.REFUSED
+        if self._probe is None or not await self._probe():
+            return False
+        strikes = self._strikes[1] + 1 if self._strikes[0] == seq else 1
+        self._strikes = (seq, strikes)
+        if strikes < self._max_attempts:
+            log.warning(
+                "queued write %d failed while the database answers (%d of %d): %s",
+                seq,
+                strikes,
+                self._max_attempts,
+                describe_error(exc),
+            )
+            return False
         return True
 
     def _outage(self, exc: BaseException) -> None:

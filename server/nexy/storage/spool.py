@@ -33,6 +33,7 @@ _SCHEMA = (
 )
 
 QueuedRow = tuple[int, str, str]  # seq, op_id, body
+DeadRow = tuple[int, str, str, str]  # seq, hardware_id, error, failed_at (no body: user data)
 
 
 class SpoolInUseError(RuntimeError):
@@ -98,14 +99,21 @@ class Spool:
             raise
         self._db.execute("COMMIT")
 
-    def discard(self, hardware_id: str) -> int:
-        """Drop every queued write of one device; how many there were."""
-        cursor = self._db.execute("DELETE FROM queue WHERE hardware_id = ?", (hardware_id,))
-        return cursor.rowcount
+    def discard(self, hardware_id: str) -> tuple[int, int]:
+        """Drop every queued and set-aside write of one device; how many of each there were."""
+        # Set-aside rows hold what the user said too: deleting a device deletes them as well.
+        dead = self._db.execute("DELETE FROM dead WHERE hardware_id = ?", (hardware_id,))
+        queued = self._db.execute("DELETE FROM queue WHERE hardware_id = ?", (hardware_id,))
+        return queued.rowcount, dead.rowcount
 
     def count(self) -> int:
         """How many writes wait."""
         (count,) = self._db.execute("SELECT count(*) FROM queue").fetchone()
+        return int(count)
+
+    def dead_count(self) -> int:
+        """How many writes were set aside."""
+        (count,) = self._db.execute("SELECT count(*) FROM dead").fetchone()
         return int(count)
 
     def close(self) -> None:
@@ -115,3 +123,21 @@ class Spool:
         finally:
             fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
             self._lock.close()
+
+
+def read_dead(path: Path, limit: int = 100) -> list[DeadRow]:
+    """The newest set-aside writes, read-only: safe while a server owns the spool."""
+    if not path.exists():
+        return []
+    # Read-only and without the lock, so an operator can look while the server runs.
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        cursor = connection.execute(
+            "SELECT seq, hardware_id, error, failed_at FROM dead ORDER BY seq DESC LIMIT ?",
+            (limit,),
+        )
+        return [(int(seq), str(hw), str(error), str(at)) for seq, hw, error, at in cursor]
+    except sqlite3.OperationalError:  # a spool from before the dead table existed
+        return []
+    finally:
+        connection.close()

@@ -74,7 +74,8 @@ def _ready(http_port: int) -> bool:
         return False
 
 
-def _wait_ready(server: LocalServer, limit_s: float) -> None:
+def wait_ready(server: LocalServer, limit_s: float) -> None:
+    """Return once /ready answers 200; RuntimeError (with the log's tail) if it never does."""
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -85,9 +86,42 @@ def _wait_ready(server: LocalServer, limit_s: float) -> None:
     raise RuntimeError(f"the server was not ready within {limit_s:.0f} s:\n{server.log_tail()}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def spawn(
+    data: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    ports: tuple[int, int] | None = None,
+    cwd: Path | None = None,
+) -> LocalServer:
+    """Start ``nexy-server serve`` on the data folder (SMOKE_ENV, then ``env``); not awaited.
+
+    ``ports`` (gRPC, HTTP) lets a restarted server come back where clients expect it. The log
+    file is appended to, so one file tells the story of every restart.
+    """
+    log_path = data / "server.log"
+    grpc_port, http_port = ports or (free_port(), free_port())
+    command = [sys.executable, "-m", "nexy.cli", "serve", "--host", "127.0.0.1"]
+    command += ["--grpc-port", str(grpc_port), "--http-port", str(http_port)]
+    full_env = {
+        **os.environ,
+        **SMOKE_ENV,
+        "NEXY_STORAGE__URL": f"sqlite+aiosqlite:///{data}/nexy.db",
+        "NEXY_STORAGE__OUTBOX_PATH": str(data / "outbox.db"),
+        "NEXY_UPDATES__FOLDER": str(data / "updates"),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            command, env=full_env, cwd=cwd or data, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    return LocalServer(grpc_port, http_port, data, log_path, process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, the graceful path production uses; SIGKILL if it has not ended in 20 s."""
     if process.poll() is None:
-        process.terminate()  # SIGTERM: the graceful path production uses
+        process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -104,27 +138,10 @@ def local_server(
 ) -> Iterator[LocalServer]:
     """Start ``nexy-server serve`` (SMOKE_ENV, then ``env``), yield it once /ready, stop it."""
     data = Path(tempfile.mkdtemp(prefix="nexy-smoke-"))
-    log_path = data / "server.log"
-    grpc_port, http_port = free_port(), free_port()
-    command = [sys.executable, "-m", "nexy.cli", "serve", "--host", "127.0.0.1"]
-    command += ["--grpc-port", str(grpc_port), "--http-port", str(http_port)]
-    full_env = {
-        **os.environ,
-        **SMOKE_ENV,
-        "NEXY_STORAGE__URL": f"sqlite+aiosqlite:///{data}/nexy.db",
-        "NEXY_STORAGE__OUTBOX_PATH": str(data / "outbox.db"),
-        "NEXY_UPDATES__FOLDER": str(data / "updates"),
-        "PYTHONUNBUFFERED": "1",
-        **(env or {}),
-    }
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command, env=full_env, cwd=cwd or data, stdout=log_file, stderr=subprocess.STDOUT
-        )
-    server = LocalServer(grpc_port, http_port, data, log_path, process)
+    server = spawn(data, env, cwd=cwd)
     try:
-        _wait_ready(server, ready_timeout)
+        wait_ready(server, ready_timeout)
         yield server
     finally:
-        _stop(process)
+        stop(server.process)
         shutil.rmtree(data, ignore_errors=True)

@@ -1,8 +1,10 @@
 """After a turn: the turn record and the memory update, written off the hot path.
 
-The RPC handler may be cancelled the moment the client has its ``end_message``, so post-turn
-writes are handed to one owned worker instead of being awaited in the handler. The worker puts
-them in the durable outbox; ``close()`` drains what is left before shutdown.
+The turn's record is put in the durable outbox (local disk, a few ms) by ``write_record`` before
+the handler sends the terminal message, so a process killed right after ``end_message`` still
+has it. Everything else (the record of a turn that ended without a terminal message, token
+usage, the memory update) is handed to one owned worker, because the handler may be cancelled
+the moment the client has its ``end_message``; ``close()`` drains what is left before shutdown.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from nexy.storage.records import Outcome
 from nexy.usage import TURN_SOURCE, UsageRecord, usage_from_meter
 
 log = logging.getLogger(__name__)
+
+# How long a terminal message may wait for its turn's record to reach the local disk: longer
+# means the spool is stuck, and the client is answered anyway (the worker finishes the write).
+RECORD_WAIT_SECONDS = 1.0
 
 
 class TurnMemory(Protocol):
@@ -48,6 +54,8 @@ class TurnLog:
     first_audio_ms: float | None = None
     outcome: Outcome = "interrupted"
     tokens: TokenMeter = field(default_factory=TokenMeter)
+    # The record's outbox write, once started before the terminal message (see write_record).
+    record_write: asyncio.Task[None] | None = None
 
     def usage(self) -> UsageRecord | None:
         """The model's token counts for this turn, if the model reported any."""
@@ -89,6 +97,24 @@ class TurnJournal:
             return ComponentStatus(State.DEGRADED, f"{self.lost} turn records lost")
         return READY
 
+    async def write_record(
+        self, turn: TurnLog, total_ms: float, wait: float = RECORD_WAIT_SECONDS
+    ) -> None:
+        """Put the turn's record in the outbox now; returns once it is on disk (or after wait).
+
+        The write is a task of its own: if the handler is cancelled or stops waiting, the write
+        still completes and the worker checks its result instead of writing the record twice.
+        """
+        write = asyncio.ensure_future(self._outbox.put(AddTurn(turn.record(total_ms))))
+        turn.record_write = write
+        done, _ = await asyncio.wait([write], timeout=wait)
+        if not done:
+            log.warning(
+                "turn record of session %s not on disk after %.1f s; answering anyway",
+                turn.session_id,
+                wait,
+            )
+
     def submit(self, turn: TurnLog, total_ms: float) -> None:
         """Hand a finished turn over; never blocks (the handler may be being cancelled)."""
         try:
@@ -116,7 +142,8 @@ class TurnJournal:
         while True:
             turn, total_ms = await self._queue.get()
             try:
-                await self._outbox.put(AddTurn(turn.record(total_ms)))
+                if not await _written(turn):
+                    await self._outbox.put(AddTurn(turn.record(total_ms)))
                 if (usage := turn.usage()) is not None:
                     await self._outbox.record(usage)
                 reply = "".join(turn.spoken)
@@ -125,3 +152,15 @@ class TurnJournal:
                 log.error("writing turn %s failed", turn.session_id)
             finally:
                 self._queue.task_done()
+
+
+async def _written(turn: TurnLog) -> bool:
+    """Whether the record's early write (if there was one) reached the outbox."""
+    write = turn.record_write
+    if write is None:
+        return False
+    await asyncio.wait([write])  # never raises, and leaves this worker cancellable
+    if write.cancelled() or write.exception() is not None:
+        log.warning("early record of session %s failed; writing it again", turn.session_id)
+        return False
+    return True

@@ -1,18 +1,26 @@
 """Whole-utterance synthesis for GenerateWelcomeAudio (the client's general TTS endpoint).
 
 The metadata goes first and must carry the real duration, so the audio is synthesized in full
-before anything is sent; repeated requests (the startup greeting) are served from a bounded cache.
+before anything is sent. That makes each request's memory and engine time proportional to its
+audio, so both are capped (``welcome.max_audio_seconds``); repeated requests (the startup
+greeting) are served from an LRU cache bounded in entries and in bytes.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from nexy.config import WelcomeSettings
 from nexy.providers.tts.audio import PcmFormatter, chunk_bytes_for, pcm_duration_seconds
 from nexy.providers.tts.base import TTSProvider, Voice
 from nexy.providers.tts.voices import detect_language
+
+log = logging.getLogger(__name__)
+
+_Key = tuple[str, str, str, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,30 +30,33 @@ class SpokenAudio:
     chunks: tuple[bytes, ...]
 
     @property
+    def nbytes(self) -> int:
+        return sum(len(c) for c in self.chunks)
+
+    @property
     def duration_sec(self) -> float:
-        return pcm_duration_seconds(sum(len(c) for c in self.chunks), self.sample_rate)
+        return pcm_duration_seconds(self.nbytes, self.sample_rate)
 
 
 class WelcomeSpeaker:
-    """Synthesizes a text to wire-format chunks, with an LRU cache."""
+    """Synthesizes a text to wire-format chunks, with a bounded LRU cache."""
 
     def __init__(
-        self,
-        tts: TTSProvider,
-        *,
-        default_text: str,
-        default_language: str,
-        sample_rate: int,
-        chunk_ms: int,
-        cache_entries: int,
+        self, tts: TTSProvider, settings: WelcomeSettings, *, sample_rate: int, chunk_ms: int
     ) -> None:
         self._tts = tts
-        self._default_text = default_text
-        self._default_language = default_language
+        self._settings = settings
         self._rate = sample_rate
         self._chunk_bytes = chunk_bytes_for(sample_rate, chunk_ms)
-        self._cache_entries = cache_entries
-        self._cache: OrderedDict[tuple[str, str, str, int, int], SpokenAudio] = OrderedDict()
+        # Whole int16 samples: a cut never splits one.
+        self._max_audio_bytes = int(settings.max_audio_seconds * sample_rate) * 2
+        self._cache: OrderedDict[_Key, SpokenAudio] = OrderedDict()
+        self._cache_bytes = 0
+
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes the cache holds now: its audio plus its keys' texts."""
+        return self._cache_bytes
 
     def cached(self, text: str, voice: str, language: str) -> SpokenAudio | None:
         key = self._key(text, voice, language)
@@ -59,20 +70,66 @@ class WelcomeSpeaker:
         cached = self.cached(text, voice, language)
         if cached is not None:
             return cached
-        spoken = text.strip() or self._default_text
-        lang = language.strip() or detect_language(spoken, self._default_language)
-        formatter = PcmFormatter(self._tts.sample_rate, self._rate, self._chunk_bytes)
-        chunks: list[bytes] = []
-        async with aclosing(self._tts.synthesize(spoken, Voice(lang, voice.strip()))) as stream:
-            async for pcm in stream:
-                chunks.extend(formatter.push(pcm))
-        chunks.extend(formatter.flush())
+        spoken = text.strip() or self._settings.text
+        lang = language.strip() or detect_language(spoken, self._settings.language)
+        chunks = await self._synthesize(spoken, Voice(lang, voice.strip()))
         audio = SpokenAudio(self._tts.name, self._rate, tuple(chunks))
-        if self._cache_entries and chunks:
-            self._cache[self._key(text, voice, language)] = audio
-            while len(self._cache) > self._cache_entries:
-                self._cache.popitem(last=False)
+        if chunks:
+            self._remember(self._key(text, voice, language), audio)
         return audio
 
-    def _key(self, text: str, voice: str, language: str) -> tuple[str, str, str, int, int]:
+    async def _synthesize(self, text: str, voice: Voice) -> list[bytes]:
+        """Wire-format chunks for ``text``, stopping the engine at ``max_audio_seconds``."""
+        formatter = PcmFormatter(self._tts.sample_rate, self._rate, self._chunk_bytes)
+        chunks: list[bytes] = []
+        total = 0
+        async with aclosing(self._tts.synthesize(text, voice)) as stream:
+            async for pcm in stream:
+                for chunk in formatter.push(pcm):
+                    chunks.append(chunk)
+                    total += len(chunk)
+                if total >= self._max_audio_bytes:
+                    # Leaving the loop closes the stream, which aborts the engine's utterance.
+                    log.info(
+                        "welcome audio cut at %.0f s (%d characters of text)",
+                        self._settings.max_audio_seconds,
+                        len(text),
+                    )
+                    return _cut(chunks, self._max_audio_bytes)
+        chunks.extend(formatter.flush())
+        return _cut(chunks, self._max_audio_bytes)
+
+    def _remember(self, key: _Key, audio: SpokenAudio) -> None:
+        """Cache ``audio`` unless it alone breaks a bound; evict least recently used entries."""
+        size = _size(key, audio)
+        limits = self._settings
+        if limits.cache_entries == 0 or size > limits.cache_max_bytes:
+            return
+        previous = self._cache.pop(key, None)  # two concurrent misses for the same text
+        if previous is not None:
+            self._cache_bytes -= _size(key, previous)
+        self._cache[key] = audio
+        self._cache_bytes += size
+        while len(self._cache) > limits.cache_entries or self._cache_bytes > limits.cache_max_bytes:
+            old_key, old = self._cache.popitem(last=False)
+            self._cache_bytes -= _size(old_key, old)
+
+    def _key(self, text: str, voice: str, language: str) -> _Key:
         return (text.strip(), voice.strip(), language.strip(), self._rate, self._chunk_bytes)
+
+
+def _size(key: _Key, audio: SpokenAudio) -> int:
+    """What an entry costs: its audio and its key's texts (a long text is a big key)."""
+    return audio.nbytes + len(key[0]) + len(key[1]) + len(key[2])
+
+
+def _cut(chunks: list[bytes], limit: int) -> list[bytes]:
+    """``chunks`` holding at most ``limit`` bytes in all, the last one shortened if needed."""
+    kept: list[bytes] = []
+    room = limit
+    for chunk in chunks:
+        if room <= 0:
+            break
+        kept.append(chunk[:room])
+        room -= len(kept[-1])
+    return kept

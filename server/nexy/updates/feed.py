@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -42,6 +43,7 @@ DOWNLOADS_PATH = "/updates/downloads"
 APPCAST_PATHS = {"stable": "/updates/appcast.xml", "beta": "/updates/appcast-beta.xml"}
 # Which channels' releases each feed may offer: beta testers also get a newer stable build.
 _SOURCES = {"stable": ("stable",), "beta": ("stable", "beta")}
+_WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})
 
 _Identity = tuple[str, str, str]
 
@@ -60,6 +62,29 @@ class UpdateFeed:
         self.downloads = settings.folder / "downloads"
         self._withheld: dict[_Identity, str] = {}
         self._key_problem = ""
+        # scheme://host:port of this server, set once bound; never the request's Host header,
+        # which a client (or a cache between) could set to any site to send downloads there.
+        self.origin = settings.public_base_url.rstrip("/")
+
+    def serve_at(self, scheme: str, host: str, port: int) -> None:
+        """Name this server in feeds from its bound address, unless public_base_url is set."""
+        if self.settings.public_base_url:
+            return
+        if host in _WILDCARDS:
+            # Bound to every interface: no address is the one clients use; the host name is
+            # the best guess, and an operator must confirm it.
+            host = socket.gethostname()
+            log.warning(
+                "updates.public_base_url is empty and the server listens on every interface: "
+                "the update feed names itself %s://%s:%d; set updates.public_base_url to the "
+                "address clients reach",
+                scheme,
+                host,
+                port,
+            )
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 literal
+        self.origin = f"{scheme}://{host}:{port}"
 
     async def start(self) -> None:
         """Create downloads/ and check published signatures against the configured key."""
@@ -108,7 +133,7 @@ class UpdateFeed:
         return f"{base}{DOWNLOADS_PATH}/{quote(manifest.file)}"
 
     def appcast(self, channel: str, base_url: str) -> str:
-        """The channel's Sparkle RSS feed; ``base_url`` is the request's scheme://host."""
+        """The channel's Sparkle RSS feed; ``base_url`` is this server's scheme://host:port."""
         manifest = self.manifest(channel)
         title = self.settings.title
         rss = ET.Element("rss", {"version": "2.0", "xmlns:sparkle": SPARKLE_NS})

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nexy.config_loading import load_settings
+from nexy.transport.grpc import streaming_pb2 as pb
 from tests.fakes.client import commit, run_turn
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
@@ -50,6 +51,34 @@ async def test_russian_prompt_is_spoken_with_a_russian_voice(espeak_server):
     # The Russian voice says it in about a second; an English voice spelling Cyrillic out
     # letter by letter takes several times longer.
     assert 0.5 < len(pcm) / 48000 < 2.5
+
+
+async def _welcome(stub, **fields) -> tuple[float, np.ndarray]:
+    """GenerateWelcomeAudio's announced duration and its audio, checking the stream's shape."""
+    responses = [r async for r in stub.GenerateWelcomeAudio(pb.WelcomeRequest(**fields))]
+    kinds = [r.WhichOneof("content") for r in responses]
+    assert kinds[0] == "metadata" and kinds[-1] == "end_message"
+    assert set(kinds[1:-1]) == {"audio_chunk"}
+    pcm = b"".join(r.audio_chunk.audio_data for r in responses[1:-1])
+    return responses[0].metadata.duration_sec, np.frombuffer(pcm, dtype="<i2")
+
+
+async def test_hostile_welcome_voice_is_spoken_by_the_default_voice(server_factory):
+    # The embedded speech defaults (Piper for English, eSpeak NG for the rest). This voice once
+    # overflowed a buffer inside eSpeak NG and aborted the whole server process.
+    settings = load_settings(
+        env={}, overrides={"llm.provider": "scripted", "server.host": "127.0.0.1"}
+    )
+    server = await server_factory(settings)
+    hostile = {"text": "Привет, как дела?", "voice": "en+" + "x" * 37, "language": "ru"}
+    duration, pcm = await _welcome(server.stub, **hostile)
+    # The Russian voice: about a second, not Cyrillic spelled out letter by letter.
+    assert 0.5 < duration < 2.5 and np.sqrt(np.mean(pcm.astype(np.float64) ** 2)) > 300
+    duration, pcm = await _welcome(server.stub, text="Hello and welcome.")
+    assert 0.5 < duration < 4.0 and np.sqrt(np.mean(pcm.astype(np.float64) ** 2)) > 300
+    # The server is still whole: a turn after both is answered too.
+    result = await run_turn(server.stub, commit("Still there?"))
+    assert result.kinds[-1] == "end_message"
 
 
 def tts_voice(text: str):

@@ -10,8 +10,10 @@ import socket
 class OutageProxy:
     """Forwards 127.0.0.1:<port> to a target; ``cut()`` takes the target away until ``restore()``."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, source_host: str | None = None) -> None:
         self.target = (target_host, target_port)
+        # The target sees its connections come from this address (e.g. 127.0.0.2).
+        self.source = (source_host, 0) if source_host else None
         self.port = _free_port()
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
@@ -40,7 +42,9 @@ class OutageProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            up_reader, up_writer = await asyncio.open_connection(
+                *self.target, local_addr=self.source
+            )
         except OSError:
             writer.close()
             return

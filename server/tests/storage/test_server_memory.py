@@ -113,7 +113,13 @@ async def test_database_outage_loses_nothing(backend, tmp_path, server_factory):
     proxy = None
     # One device sends all 20 turns at once: lift its per-device limits for this drill.
     settings = settings_for(
-        backend, tmp_path, **{"limits.max_turns_per_device": 20, "limits.device_burst": 20}
+        backend,
+        tmp_path,
+        **{
+            "limits.max_turns_per_device": 20,
+            "limits.device_burst": 20,
+            "limits.max_turns_per_connection": 20,
+        },
     )
     if backend.name == "postgresql":
         url = make_url(backend.url)

@@ -108,3 +108,24 @@ def test_example_config_matches_the_settings_model():
         return out
 
     assert keys(listed) == keys(settings.model_dump(mode="json"))
+
+
+def test_the_server_binds_loopback_unless_told_otherwise():
+    settings = load_settings(env={})
+    assert settings.server.host == "127.0.0.1"
+    assert settings.server.reuse_port is False
+    assert settings.server.http_request_timeout_seconds == 10.0
+    assert load_settings(env={"NEXY_SERVER__HOST": "0.0.0.0"}).server.host == "0.0.0.0"
+
+
+def test_bound_client_tokens_load_from_env_and_are_masked():
+    clients = '[{"token": "device-secret-1", "hardware_ids": ["HW-1", "HW-2"]}, {"token": "t2"}]'
+    settings = load_settings(env={"NEXY_AUTH__CLIENTS": clients})
+    first, second = settings.auth.clients
+    assert first.token.get_secret_value() == "device-secret-1"
+    assert first.hardware_ids == ["HW-1", "HW-2"] and second.hardware_ids == []
+    dump = masked_dump(settings)
+    assert "device-secret-1" not in str(dump) and "t2" not in str(dump["auth"])
+    assert dump["auth"]["clients"][0]["hardware_ids"] == ["HW-1", "HW-2"]
+    with pytest.raises(ConfigError, match="auth.clients"):
+        load_settings(env={"NEXY_AUTH__CLIENTS": '[{"hardware_ids": ["HW-1"]}]'})

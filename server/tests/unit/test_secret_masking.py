@@ -35,6 +35,19 @@ def test_every_configured_secret_is_collected(settings):
         assert secret in values
 
 
+def test_tokens_held_in_lists_are_collected():
+    settings = load_settings(
+        env={},
+        overrides={
+            "auth.tokens": ["plain-bearer-token-4455"],
+            "auth.clients": [{"token": "bound-token-7788", "hardware_ids": ["DEV-1"]}],
+        },
+    )
+    values = secret_values(settings)
+    assert "plain-bearer-token-4455" in values
+    assert "bound-token-7788" in values
+
+
 @pytest.mark.parametrize(
     "line",
     [

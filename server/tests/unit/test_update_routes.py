@@ -36,6 +36,7 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
     app = web.Application()
     app.add_routes(update_routes(feed))
     async with TestClient(TestServer(app)) as test_client:
+        feed.serve_at("http", "127.0.0.1", test_client.port)
         yield test_client
 
 
@@ -126,3 +127,36 @@ async def test_manifest_of_an_empty_channel_is_not_found(tmp_path):
         response = await empty.get("/updates/appcast.xml")
         assert response.status == 200
         assert ET.fromstring(await response.text()).find("channel/item") is None
+
+
+async def test_feed_urls_ignore_the_request_host_header(client):
+    """A forged Host (or one a cache passes on) must not send clients' downloads elsewhere."""
+    evil = {"Host": "evil.example:666", "X-Forwarded-Host": "evil.example"}
+    response = await client.get("/updates/appcast.xml", headers=evil)
+    text = await response.text()
+    assert "evil.example" not in text
+    [enclosure] = ET.fromstring(text).iter("enclosure")
+    url = URL(enclosure.get("url"))
+    assert (url.host, url.port) == ("127.0.0.1", client.port)
+    manifest = await (await client.get("/updates/manifest.json", headers=evil)).json()
+    assert manifest["url"] == f"http://127.0.0.1:{client.port}/updates/downloads/Nexy.dmg"
+
+
+async def test_an_empty_suffix_range_is_unsatisfiable(client):
+    response = await client.get("/updates/downloads/Nexy.dmg", headers={"Range": "bytes=-0"})
+    assert response.status == 416
+    assert response.headers["Content-Range"] == f"bytes */{len(ARTIFACT)}"
+    tail = await client.get("/updates/downloads/Nexy.dmg", headers={"Range": "bytes=-16"})
+    assert tail.status == 206 and await tail.read() == ARTIFACT[-16:]
+
+
+async def test_if_range_with_another_entity_tag_sends_the_whole_file(client):
+    etag = (await client.head("/updates/downloads/Nexy.dmg")).headers["ETag"]
+    for stale in ('"0-0"', f"W/{etag}"):  # another version; weak tags never match
+        headers = {"Range": "bytes=10-19", "If-Range": stale}
+        response = await client.get("/updates/downloads/Nexy.dmg", headers=headers)
+        assert response.status == 200
+        assert await response.read() == ARTIFACT
+    same = {"Range": "bytes=10-19", "If-Range": etag}
+    response = await client.get("/updates/downloads/Nexy.dmg", headers=same)
+    assert response.status == 206 and await response.read() == ARTIFACT[10:20]

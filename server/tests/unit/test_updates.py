@@ -358,3 +358,23 @@ def test_cli_publish_and_its_errors(tmp_path, settings, key, capsys):
                 "nightly",
             ]
         )
+
+
+async def test_a_feed_names_itself_from_its_bound_address(tmp_path, caplog):
+    feed = UpdateFeed(UpdatesSettings(folder=tmp_path / "u"))
+    feed.serve_at("https", "10.1.2.3", 8443)
+    assert feed.origin == "https://10.1.2.3:8443"
+    feed.serve_at("http", "::1", 8080)
+    assert feed.origin == "http://[::1]:8080"
+    assert not caplog.records
+    feed.serve_at("http", "0.0.0.0", 8080)  # every interface: no address is the public one
+    assert feed.origin.endswith(":8080") and "0.0.0.0" not in feed.origin
+    [warning] = [r for r in caplog.records if "public_base_url" in r.getMessage()]
+    assert warning.levelname == "WARNING"
+
+
+async def test_a_configured_public_base_url_is_never_replaced(tmp_path):
+    settings = UpdatesSettings(folder=tmp_path / "u", public_base_url="https://cdn.example/")
+    feed = UpdateFeed(settings)
+    feed.serve_at("http", "0.0.0.0", 8080)
+    assert feed.origin == "https://cdn.example"

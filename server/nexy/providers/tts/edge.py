@@ -32,6 +32,7 @@ from nexy.components import READY, ComponentStatus, State
 from nexy.config import EdgeSettings
 from nexy.providers.tts.base import TTSError, Voice
 from nexy.providers.tts.mp3 import Mp3StreamDecoder
+from nexy.providers.tts.voices import language_key, language_keys
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class EdgeTTS:
         self.settings = settings
         self.sample_rate = sample_rate
         self.endpoint = endpoint
-        self.voices: Mapping[str, str] = {_language_key(k): v for k, v in settings.voices.items()}
+        self.voices: Mapping[str, str] = {language_key(k): v for k, v in settings.voices.items()}
         self._timeouts = (connect_timeout_seconds, receive_timeout_seconds)
         self._connection: _Connection | None = None
         self._status = ComponentStatus(State.DOWN, "not started")
@@ -145,9 +146,8 @@ class EdgeTTS:
         """The Edge voice for ``voice``: its explicit name, else by language, else the default."""
         if voice.name:
             return voice.name
-        language = _language_key(voice.language)
-        primary = language.split("-", 1)[0]
-        return self.voices.get(language) or self.voices.get(primary) or self.settings.default_voice
+        known = (self.voices[key] for key in language_keys(voice.language) if key in self.voices)
+        return next(known, self.settings.default_voice)
 
     async def synthesize(self, text: str, voice: Voice) -> AsyncGenerator[bytes, None]:
         """Stream int16 LE mono PCM at ``sample_rate``, decoded as Edge's MP3 arrives."""
@@ -205,8 +205,3 @@ def _edge_error(exc: Exception) -> TTSError:
     if isinstance(exc, EdgeTTSException):
         return TTSError(f"Edge TTS protocol error ({kind})")
     return TTSError(f"Edge TTS failed ({kind})")
-
-
-def _language_key(language: str) -> str:
-    """``"en_US "`` and ``"en-us"`` name the same language."""
-    return language.strip().lower().replace("_", "-")

@@ -1,5 +1,8 @@
 """Embedded eSpeak NG speech through the library bundled by ``espeakng-loader``.
 
+Only voice names the library itself lists ever reach it (see ``espeak_voices``): a client's
+unknown voice or language is spoken with the configured voice for its language instead.
+
 The C library keeps process-global state (one synth callback, one current voice) and is not
 thread-safe, so every instance shares one engine whose calls all run on a single worker thread.
 Audio leaves that thread through a small bounded buffer: a slow consumer makes synthesis wait
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import functools
+import logging
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +26,10 @@ import espeakng_loader
 from nexy.components import READY, ComponentStatus, State
 from nexy.providers.handoff import End, Handoff
 from nexy.providers.tts.base import TTSError, Voice
+from nexy.providers.tts.espeak_voices import EspeakVoices, list_voices
+from nexy.providers.tts.voices import WarnOnce, language_key, language_keys
+
+log = logging.getLogger(__name__)
 
 # Constants from eSpeak NG's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -39,6 +47,7 @@ _SynthCallback = ctypes.CFUNCTYPE(
 )
 
 DEFAULT_VOICES: Mapping[str, str] = {"en": "en-us", "ru": "ru", "de": "de", "fr": "fr", "es": "es"}
+_NO_VOICES = EspeakVoices({}, {}, {})  # before start() no name is known to be safe
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +69,7 @@ class _Engine:
         self._lib: ctypes.CDLL | None = None
         self._users = 0
         self._sample_rate = 0
+        self._voices = _NO_VOICES
         self._job: _Job | None = None
         self._callback = _SynthCallback(self._on_audio)  # kept alive: C holds the pointer
 
@@ -67,8 +77,8 @@ class _Engine:
         """Run ``fn`` on the worker thread without blocking the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    def acquire(self, voices: Iterable[str]) -> int:
-        """Worker: initialise for the first user and check ``voices``; return the sample rate."""
+    def acquire(self, voices: Iterable[str]) -> tuple[int, EspeakVoices]:
+        """Worker: initialise for the first user and check ``voices``; return the rate and list."""
         if self._users == 0:
             self._sample_rate = self._initialize()
         self._users += 1
@@ -78,7 +88,7 @@ class _Engine:
         except TTSError:
             self.release()  # a user that failed to start must not keep the library alive
             raise
-        return self._sample_rate
+        return self._sample_rate, self._voices
 
     def release(self) -> None:
         """Worker: drop one user, terminating the library when the last one leaves."""
@@ -86,11 +96,17 @@ class _Engine:
         if self._users == 0 and self._lib is not None:
             self._lib.espeak_Terminate()
             self._lib = None
+            self._voices = _NO_VOICES
 
     def check_voice(self, name: str) -> None:
-        """Worker: raise TTSError unless eSpeak knows voice ``name``."""
-        if self._lib is None or self._lib.espeak_SetVoiceByName(name.encode()) != _EE_OK:
-            raise TTSError(f"eSpeak has no voice {name!r}")
+        """Worker: select voice ``name``; TTSError unless it is one the library lists."""
+        resolved = self._voices.resolve(name)
+        if (
+            self._lib is None
+            or resolved is None
+            or self._lib.espeak_SetVoiceByName(resolved.encode()) != _EE_OK
+        ):
+            raise TTSError(f"eSpeak has no voice {name[:64]!r}")
 
     def submit(self, job: _Job) -> None:
         """Queue ``job`` behind any utterance in flight; the outcome arrives on its queue."""
@@ -115,6 +131,11 @@ class _Engine:
         )
         if rate <= 0:
             raise TTSError(f"eSpeak NG failed to initialise with data at {data}")
+        try:
+            self._voices = list_voices(lib, data)
+        except (AttributeError, OSError) as exc:  # a library without espeak_ListVoices
+            lib.espeak_Terminate()
+            raise TTSError(f"cannot list the eSpeak NG voices: {exc}") from None
         lib.espeak_SetSynthCallback(self._callback)
         self._lib = lib
         return int(rate)
@@ -205,7 +226,7 @@ class EspeakTTS:
         if max_buffered_chunks < 1 or stall_timeout_seconds <= 0:
             raise ValueError("max_buffered_chunks and stall_timeout_seconds must be positive")
         merged = {**DEFAULT_VOICES, **(voices or {})}
-        self.voices: Mapping[str, str] = {_language_key(k): v for k, v in merged.items()}
+        self.voices: Mapping[str, str] = {language_key(k): v for k, v in merged.items()}
         self.default_voice = default_voice
         self.rate_wpm = rate_wpm
         self.sample_rate = 22050  # nominal until start() reads the engine's real rate
@@ -214,6 +235,8 @@ class EspeakTTS:
         self._status = ComponentStatus(State.DOWN, "not started")
         self._started = False
         self._jobs: set[Handoff[bytes]] = set()
+        self._known = _NO_VOICES
+        self._warn = WarnOnce(log)
 
     async def start(self) -> None:
         """Load and initialise eSpeak NG, checking that every configured voice exists."""
@@ -221,10 +244,11 @@ class EspeakTTS:
             return
         needed = sorted({self.default_voice, *self.voices.values()})
         try:
-            self.sample_rate = await _ENGINE.call(functools.partial(_ENGINE.acquire, needed))
+            acquired = await _ENGINE.call(functools.partial(_ENGINE.acquire, needed))
         except TTSError as exc:
             self._status = ComponentStatus(State.DOWN, str(exc))
             raise
+        self.sample_rate, self._known = acquired
         self._started = True
         self._status = READY
 
@@ -242,12 +266,32 @@ class EspeakTTS:
         self._status = ComponentStatus(State.DOWN, "closed")
 
     def voice_name_for(self, voice: Voice) -> str:
-        """The eSpeak voice for ``voice``: its explicit name, else by language, else the default."""
+        """The eSpeak voice for ``voice``: its name if eSpeak has it, else by its language.
+
+        Only known after start(): before it every name counts as unknown.
+        """
         if voice.name:
-            return voice.name
-        language = _language_key(voice.language)
-        primary = language.split("-", 1)[0]
-        return self.voices.get(language) or self.voices.get(primary) or self.default_voice
+            resolved = self._known.resolve(voice.name)
+            if resolved is not None:
+                return resolved
+            fallback = self._for_language(voice.language)
+            self._warn("eSpeak has no voice %s, speaking with %s", voice.name, fallback)
+            return fallback
+        return self._for_language(voice.language)
+
+    def _for_language(self, language: str) -> str:
+        """The configured voice for ``language``, else eSpeak's own, else the default voice."""
+        for key in language_keys(language):
+            name = self.voices.get(key) or self._known.for_language(key)
+            if name is not None:
+                return name
+        if language.strip():
+            self._warn(
+                "eSpeak has no voice for language %s, speaking with %s",
+                language,
+                self.default_voice,
+            )
+        return self.default_voice
 
     async def synthesize(self, text: str, voice: Voice) -> AsyncGenerator[bytes, None]:
         """Stream int16 LE mono PCM at ``sample_rate`` as eSpeak produces it."""
@@ -267,8 +311,3 @@ class EspeakTTS:
             # Reached on normal end, aclose() and cancellation alike; a no-op once finished.
             out.cancel()
             self._jobs.discard(out)
-
-
-def _language_key(language: str) -> str:
-    """``"pt_BR "`` and ``"pt-br"`` name the same language."""
-    return language.strip().lower().replace("_", "-")

@@ -15,6 +15,7 @@ from contextlib import aclosing
 from nexy.components import READY, Component, ComponentStatus, State
 from nexy.providers.tts.audio import PcmFormatter, chunk_bytes_for
 from nexy.providers.tts.base import TTSError, TTSProvider, Voice
+from nexy.providers.tts.voices import language_key, language_keys
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ class LanguageRouterTTS:
     """Routes each utterance to the engine for its language, falling back when that one fails."""
 
     def __init__(self, routes: Mapping[str, TTSProvider], fallback: TTSProvider) -> None:
-        self._routes: dict[str, TTSProvider] = {_language_key(k): v for k, v in routes.items()}
+        self._routes: dict[str, TTSProvider] = {language_key(k): v for k, v in routes.items()}
         self._fallback = fallback
         engines: list[TTSProvider] = []
         for engine in [*self._routes.values(), fallback]:
@@ -95,10 +96,8 @@ class LanguageRouterTTS:
 
     def engine_for(self, voice: Voice) -> TTSProvider:
         """The engine for ``voice``'s language ("en-US" matches "en"); the fallback otherwise."""
-        language = _language_key(voice.language)
-        engine = self._routes.get(language)
-        if engine is None:
-            engine = self._routes.get(language.split("-", 1)[0])
+        routed = (self._routes[key] for key in language_keys(voice.language) if key in self._routes)
+        engine = next(routed, None)
         if engine is None or self._down_reason(engine):
             return self._fallback
         return engine
@@ -186,8 +185,3 @@ def _status_of(engine: TTSProvider) -> ComponentStatus:
 def _engine_error(engine: TTSProvider, exc: Exception) -> TTSError:
     """A short TTSError for an engine's own (non-TTSError) exception."""
     return TTSError(f"{engine.name} synthesis failed: {type(exc).__name__}")
-
-
-def _language_key(language: str) -> str:
-    """``"en_GB "`` and ``"en-gb"`` name the same language."""
-    return language.strip().lower().replace("_", "-")

@@ -1,5 +1,5 @@
 """gRPC server interceptors: per-call log line, metrics and request id; exception → status;
-bearer-token authentication.
+bearer-token authentication and token → device binding.
 
 Each interceptor rebuilds the method handler around the original behaviour instead of only
 looking at the call details, so the final status and the duration of streaming calls are
@@ -17,7 +17,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ from typing import Any
 
 import grpc
 
+from nexy.ids import canonical_device_id
 from nexy.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 REQUEST_ID_KEY = "x-request-id"
 INTERNAL_TEXT = "internal server error"
 UNAUTHENTICATED_TEXT = "missing or invalid bearer token"
+PERMISSION_DENIED_TEXT = "This token may not act for that device."
 HEALTH_PREFIX = "grpc.health.v1.Health/"
 # What a client may choose as its request id; anything else is replaced, so an id can neither
 # break the log line nor smuggle data into it.
@@ -217,10 +219,27 @@ async def _map_exceptions(request: Any, context: grpc.aio.ServicerContext) -> As
 
 
 class BearerAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Requires ``authorization: Bearer <token>`` on the given services; others stay open."""
+    """Requires ``authorization: Bearer <token>`` on the given services; others stay open.
 
-    def __init__(self, tokens: Iterable[str], services: Collection[str]) -> None:
-        self._tokens = [token.encode("utf-8") for token in tokens if token]
+    ``tokens`` may act for any device. A token in ``bound`` may act only for its hardware ids
+    (an empty list: any device): a call naming another device ends PERMISSION_DENIED, so a
+    token taken from one device cannot read or erase another device's memory.
+    """
+
+    def __init__(
+        self,
+        tokens: Iterable[str],
+        services: Collection[str],
+        bound: Mapping[str, Collection[str]] | None = None,
+    ) -> None:
+        grants: list[tuple[bytes, frozenset[str] | None]] = [
+            (token.encode("utf-8"), None) for token in tokens if token
+        ]
+        for token, devices in (bound or {}).items():
+            allowed = frozenset(canonical_device_id(device) for device in devices)
+            if token:
+                grants.append((token.encode("utf-8"), allowed or None))
+        self._grants = grants
         self._services = frozenset(services)
 
     async def intercept_service(self, continuation: Any, details: Any) -> Any:
@@ -228,18 +247,45 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         service = str(details.method).lstrip("/").partition("/")[0]
         if handler is None or service not in self._services:
             return handler
-        if self.authorized(details.invocation_metadata):
+        grants = self._matching(details.invocation_metadata)
+        if not grants:
+            return _rejecting(handler)
+        if any(devices is None for devices in grants):
             return handler
-        return _rejecting(handler)
+        allowed = frozenset[str]().union(*(devices for devices in grants if devices))
+        return wrap_handler(handler, partial(_only_devices, allowed))
 
     def authorized(self, metadata: Metadata) -> bool:
-        scheme, _, token = (metadata_value(metadata, "authorization") or "").partition(" ")
-        given = token.strip().encode("utf-8")
-        if scheme.lower() != "bearer" or not given:
-            return False
-        # Compare with every token, not stopping at a match: the time taken says nothing.
-        matches = [hmac.compare_digest(given, expected) for expected in self._tokens]
-        return any(matches)
+        """Whether the metadata carries any accepted token (bound or not)."""
+        return bool(self._matching(metadata))
+
+    def _matching(self, metadata: Metadata) -> list[frozenset[str] | None]:
+        """The device sets of the configured tokens equal to the given one (None: any device)."""
+        header = metadata_value(metadata, "authorization")
+        matches = token_matches(header, [token for token, _ in self._grants])
+        return [devices for (_, devices), match in zip(self._grants, matches, strict=True) if match]
+
+
+def token_matches(header: str | None, expected: Sequence[bytes]) -> list[bool]:
+    """For each expected token, whether ``header`` is ``Bearer <that token>``."""
+    scheme, _, token = (header or "").partition(" ")
+    given = token.strip().encode("utf-8")
+    if scheme.lower() != "bearer" or not given:
+        return [False] * len(expected)
+    # Compare with every token, not stopping at a match: the time taken says nothing.
+    return [hmac.compare_digest(given, token) for token in expected]
+
+
+@asynccontextmanager
+async def _only_devices(
+    allowed: frozenset[str], request: Any, context: grpc.aio.ServicerContext
+) -> AsyncIterator[None]:
+    hardware_id = getattr(request, "hardware_id", "")
+    # An empty id is left to the handler's validation (INVALID_ARGUMENT, as without auth).
+    named = isinstance(hardware_id, str) and bool(hardware_id.strip())
+    if named and canonical_device_id(hardware_id) not in allowed:
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, PERMISSION_DENIED_TEXT)
+    yield
 
 
 def _rejecting(handler: Any) -> Any:

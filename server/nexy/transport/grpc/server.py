@@ -7,6 +7,7 @@ certificate and key configured the port speaks TLS.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import Any
 
@@ -19,6 +20,7 @@ from nexy.config import AuthSettings, ServerSettings, TLSSettings
 from nexy.metrics import Metrics
 from nexy.transport.grpc import streaming_pb2 as pb
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
+from nexy.transport.grpc.decode_guard import DecodeGuardInterceptor
 from nexy.transport.grpc.interceptors import (
     BearerAuthInterceptor,
     ExceptionInterceptor,
@@ -38,6 +40,9 @@ def _options(settings: ServerSettings) -> list[tuple[str, int]]:
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
         ("grpc.http2.max_ping_strikes", 0),
+        # gRPC turns SO_REUSEPORT on by default: a second server on a busy port would start
+        # fine and silently take half the connections.
+        ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
     ]
 
 
@@ -58,11 +63,27 @@ def _interceptors(metrics: Metrics, auth: AuthSettings | None) -> list[Any]:
     # Outermost first: the log line and metrics must see what the inner two decide.
     chain: list[Any] = [LoggingInterceptor(metrics), ExceptionInterceptor()]
     if auth is not None and auth.enabled:
-        tokens = [token.get_secret_value() for token in auth.tokens]
-        if not any(tokens):
-            log.warning("auth is enabled but no token is configured: every call is refused")
-        chain.append(BearerAuthInterceptor(tokens, {SERVICE_NAME}))
+        chain.append(_auth_interceptor(auth))
+    chain.append(DecodeGuardInterceptor())  # innermost: refused only after authentication
     return chain
+
+
+def _auth_interceptor(auth: AuthSettings) -> BearerAuthInterceptor:
+    tokens = [token.get_secret_value() for token in auth.tokens]
+    bound = {client.token.get_secret_value(): client.hardware_ids for client in auth.clients}
+    if not any(tokens) and not any(bound):
+        log.warning("auth is enabled but no token is configured: every call is refused")
+    return BearerAuthInterceptor(tokens, {SERVICE_NAME}, bound)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to any interface
 
 
 class GrpcServer:
@@ -82,6 +103,7 @@ class GrpcServer:
         tls: TLSSettings | None = None,
     ) -> None:
         self._settings = settings
+        self._open = auth is None or not auth.enabled
         self.metrics = metrics or Metrics()
         # Read the files now: a bad path fails at construction, before anything is started.
         self._credentials = server_credentials(tls) if tls is not None else None
@@ -108,12 +130,25 @@ class GrpcServer:
     async def start(self, host: str, port: int) -> int:
         """Bind and start; returns the bound port (useful with port 0 in tests)."""
         address = f"{host}:{port}"
-        if self._credentials is not None:
-            self.port = self.server.add_secure_port(address, self._credentials)
-        else:
-            self.port = self.server.add_insecure_port(address)
+        try:
+            if self._credentials is not None:
+                self.port = self.server.add_secure_port(address, self._credentials)
+            else:
+                self.port = self.server.add_insecure_port(address)
+        except RuntimeError:  # newer grpcio raises where older ones returned 0
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot bind gRPC to {host}:{port}")
+            raise OSError(
+                f"cannot bind gRPC to {address}: the port is in use (another server?) or the "
+                "address is not on this machine; set server.reuse_port only to share it on purpose"
+            )
+        if self._open and not is_loopback(host):
+            log.warning(
+                "gRPC listens on %s without authentication: anyone who reaches the port can "
+                "read and erase any device's memory by sending its hardware_id; enable auth "
+                "(auth.enabled, auth.clients) and TLS, see docs/OPERATIONS.md, Threat model",
+                address,
+            )
         await self.server.start()
         await self.set_serving(True)
         return self.port

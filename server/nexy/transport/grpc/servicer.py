@@ -1,10 +1,12 @@
-"""The four RPCs of ``streaming.StreamingService``: validation, admission, and draining a turn.
+"""StreamAudio of ``streaming.StreamingService``: validation, admission, and draining a turn.
 
 The streaming RPCs write with ``context.write`` rather than ``yield`` so every write can carry
-the idle timeout: a client that stops reading fills the HTTP/2 window, the write stops
-completing, and after ``limits.idle_timeout_seconds`` the stream ends with DEADLINE_EXCEEDED and
-its turn is cancelled. Together with the bounded per-turn queue this caps what one slow client
-can make the server hold.
+a timeout: a client that stops reading (``limits.idle_timeout_seconds``) or reads audio slower
+than it plays (``limits.slow_reader_seconds``, see idle_writes.py) has its stream ended with
+DEADLINE_EXCEEDED and its turn cancelled and recorded. Together with the bounded per-turn queue
+and the per-connection and per-address turn caps this bounds what slow clients can hold.
+
+The turn's record is on local disk before its terminal message is written (journal.py).
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from nexy.metrics import Metrics
 from nexy.transport.grpc import codec
 from nexy.transport.grpc import streaming_pb2 as pb
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
+from nexy.transport.grpc.device_rpcs import DeviceRpcs
+from nexy.transport.grpc.idle_writes import ClientIdle, ReadPace, SlowReader
 from nexy.transport.grpc.requests import (
     COLLECT,
     RequestError,
     StreamCall,
-    check_hardware_id,
     parse_stream_request,
 )
 from nexy.turn.actions import action_json
@@ -35,19 +38,13 @@ from nexy.turn.journal import TurnJournal, TurnLog, TurnMemory
 from nexy.turn.runner import TurnRequest, TurnRunner
 from nexy.turn.tracker import AdmissionError, TurnHandle, TurnTracker
 from nexy.turn.welcome import WelcomeSpeaker
-from nexy.usage import UsageRecord, UsageSink
+from nexy.usage import UsageSink
 
 log = logging.getLogger(__name__)
 
 COLLECT_ACCEPTED = "COLLECT_ACCEPTED"
 INTERNAL_TEXT = "internal server error"
-UNAVAILABLE_TEXT = "speech synthesis is unavailable"
-IDLE_TEXT = "the client read nothing for {seconds:g} s; the stream was ended"
 _ERROR_DONE = object()  # queue sentinel: the turn's owner task ended
-
-
-class _ClientIdle(Exception):
-    """A write did not complete within the idle timeout: the client stopped reading."""
 
 
 def _wake(out: asyncio.Queue[TurnEvent | object]) -> None:
@@ -59,8 +56,8 @@ def _wake(out: asyncio.Queue[TurnEvent | object]) -> None:
         out.put_nowait(_ERROR_DONE)
 
 
-class StreamingServicer(pb_grpc.StreamingServiceServicer):
-    """Wire-compatible implementation of the Nexy contract (SPEC §3–§4)."""
+class StreamingServicer(DeviceRpcs, pb_grpc.StreamingServiceServicer):
+    """Wire-compatible implementation of the Nexy contract (SPEC §3–§4); StreamAudio here."""
 
     def __init__(
         self,
@@ -90,8 +87,10 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
     ) -> None:
         try:
             await self._stream_audio(request, context)
-        except _ClientIdle:
+        except ClientIdle:
             self._end_idle(context)
+        except SlowReader:
+            self._end_slow(context)
 
     async def _stream_audio(
         self, request: pb.StreamRequest, context: grpc.aio.ServicerContext
@@ -103,7 +102,7 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
                 await self._write(context, pb.StreamResponse(end_message=COLLECT_ACCEPTED))
                 return
             turn = self._commit(call)
-            handle = await self._tracker.admit(call.hardware_id, call.session_id)
+            handle = await self._tracker.admit(call.hardware_id, call.session_id, context.peer())
         except RequestError as exc:
             await self._fail(context, TurnError(ErrorKind.INVALID_ARGUMENT, str(exc)))
             return
@@ -151,17 +150,16 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
             )
             handle.task = task
             task.add_done_callback(lambda _: _wake(out))
+            pace = ReadPace(self._limits.slow_reader_seconds)
             while True:
                 event = await self._next_event(out, task, handle)
                 self._note(journal, event, (time.perf_counter() - started) * 1000)
-                if isinstance(event, TurnError):
-                    journal.outcome = "interrupted" if handle.interrupted else "failed"
-                    await self._fail(context, event)
-                    break
-                await self._write(context, codec.stream_response(event, turn.session_id))
                 if codec.is_terminal(event):
-                    journal.outcome = "completed"
+                    await self._terminal(context, event, journal, handle.interrupted, started)
                     break
+                if isinstance(event, AudioChunk):
+                    pace.add_audio(len(event.pcm), event.sample_rate)
+                await self._write(context, codec.stream_response(event, turn.session_id), pace)
         finally:
             try:
                 if task is not None and not task.done():
@@ -172,6 +170,25 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
                 # cancelled twice; the second cancellation lands in the wait above, and without
                 # this the turn's admission slot would never be given back.
                 self._end_turn(handle, journal, started)
+
+    async def _terminal(
+        self,
+        context: grpc.aio.ServicerContext,
+        event: TurnEvent,
+        journal: TurnLog,
+        interrupted: bool,
+        started: float,
+    ) -> None:
+        """Put the turn's record on disk, then send its end_message or error_message."""
+        if isinstance(event, TurnError):
+            journal.outcome = "interrupted" if interrupted else "failed"
+        else:
+            journal.outcome = "completed"
+        await self._journal.write_record(journal, (time.perf_counter() - started) * 1000)
+        if isinstance(event, TurnError):
+            await self._fail(context, event)
+        else:
+            await self._write(context, codec.stream_response(event, journal.session_id))
 
     def _end_turn(self, handle: TurnHandle, journal: TurnLog, started: float) -> None:
         self._tracker.release(handle)
@@ -198,20 +215,20 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
         self, out: asyncio.Queue[TurnEvent | object], task: asyncio.Task[None], handle: TurnHandle
     ) -> TurnEvent:
         if handle.interrupted:
-            return TurnError(ErrorKind.CANCELLED, "interrupted")
+            return handle.reason
         if out.empty() and task.done():
             return self._owner_ended(task, handle)
         item = await out.get()
         if item is _ERROR_DONE:
             return self._owner_ended(task, handle)
         if handle.interrupted:
-            return TurnError(ErrorKind.CANCELLED, "interrupted")
+            return handle.reason
         return item  # type: ignore[return-value]
 
     @staticmethod
     def _owner_ended(task: asyncio.Task[None], handle: TurnHandle) -> TurnEvent:
         if handle.interrupted:
-            return TurnError(ErrorKind.CANCELLED, "interrupted")
+            return handle.reason
         if not task.cancelled() and task.exception() is not None:
             log.error("turn failed: %s", type(task.exception()).__name__)
         return TurnError(ErrorKind.INTERNAL, INTERNAL_TEXT)
@@ -223,84 +240,3 @@ class StreamingServicer(pb_grpc.StreamingServiceServicer):
         context.set_code(status)
         context.set_details(error.message)
         self._metrics.errors.labels(status.name).inc()
-
-    async def _write(self, context: grpc.aio.ServicerContext, response: object) -> None:
-        try:
-            async with asyncio.timeout(self._limits.idle_timeout_seconds):
-                await context.write(response)
-        except TimeoutError:
-            raise _ClientIdle from None
-
-    def _end_idle(self, context: grpc.aio.ServicerContext) -> None:
-        # No error_message here: the timed-out write is still pending in gRPC core, and a second
-        # write on the call is refused (TOO_MANY_OPERATIONS), so the status details carry it.
-        seconds = self._limits.idle_timeout_seconds
-        log.warning("stream ended: the client read nothing for %.1f s", seconds)
-        context.set_code(grpc.StatusCode.DEADLINE_EXCEEDED)
-        context.set_details(IDLE_TEXT.format(seconds=seconds))
-        self._metrics.errors.labels(grpc.StatusCode.DEADLINE_EXCEEDED.name).inc()
-        self._metrics.idle_streams.inc()
-
-    async def InterruptSession(  # noqa: N802
-        self, request: pb.InterruptRequest, context: grpc.aio.ServicerContext
-    ) -> pb.InterruptResponse:
-        try:
-            hardware_id = check_hardware_id(request.hardware_id)
-        except RequestError as exc:
-            return pb.InterruptResponse(success=False, message=str(exc))
-        sessions = await self._tracker.interrupt(hardware_id)
-        message = f"interrupted {len(sessions)} turn(s)" if sessions else "no active turn"
-        return pb.InterruptResponse(success=True, interrupted_sessions=sessions, message=message)
-
-    async def GenerateWelcomeAudio(  # noqa: N802
-        self, request: pb.WelcomeRequest, context: grpc.aio.ServicerContext
-    ) -> None:
-        try:
-            await self._welcome_audio(request, context)
-        except _ClientIdle:
-            self._end_idle(context)
-
-    async def _welcome_audio(
-        self, request: pb.WelcomeRequest, context: grpc.aio.ServicerContext
-    ) -> None:
-        cached = self._welcome.cached(request.text, request.voice, request.language)
-        self._metrics.welcome.labels("hit" if cached else "miss").inc()
-        try:
-            audio = cached or await self._welcome.speak(
-                request.text, request.voice, request.language
-            )
-        except Exception as exc:  # stage boundary: engine failure → a clear status
-            log.warning("welcome synthesis failed: %s", type(exc).__name__)
-            await self._write(context, pb.WelcomeResponse(error_message=UNAVAILABLE_TEXT))
-            context.set_code(grpc.StatusCode.UNAVAILABLE)
-            context.set_details(UNAVAILABLE_TEXT)
-            return
-        metadata = codec.welcome_metadata(audio.method, audio.duration_sec, audio.sample_rate)
-        await self._write(context, metadata)
-        for chunk in audio.chunks:
-            message = codec.audio_message(AudioChunk(chunk, audio.sample_rate))
-            await self._write(context, pb.WelcomeResponse(audio_chunk=message))
-        await self._write(context, pb.WelcomeResponse(end_message="completed"))
-
-    async def ReportUsage(  # noqa: N802
-        self, request: pb.UsageRequest, context: grpc.aio.ServicerContext
-    ) -> pb.UsageResponse:
-        try:
-            hardware_id = check_hardware_id(request.hardware_id)
-        except RequestError as exc:
-            self._metrics.usage_reports.labels("invalid").inc()
-            return pb.UsageResponse(success=False, message=str(exc))
-        if request.input_tokens < 0 or request.output_tokens < 0:
-            self._metrics.usage_reports.labels("invalid").inc()
-            return pb.UsageResponse(success=False, message="token counts must not be negative")
-        record = UsageRecord(
-            hardware_id=hardware_id,
-            session_id=request.session_id,
-            source=request.source,
-            input_tokens=request.input_tokens,
-            output_tokens=request.output_tokens,
-            model=request.model,
-        )
-        await self._usage.record(record)
-        self._metrics.usage_reports.labels("stored").inc()
-        return pb.UsageResponse(success=True, message="recorded")
