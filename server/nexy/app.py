@@ -177,8 +177,12 @@ class NexyApp:
             "weekly_turns",
             "monthly_turns",
             "idle_timeout_seconds",
+            "slow_reader_seconds",
+            "max_turns_per_connection",
+            "max_turns_per_address",
             "max_prompt_chars",
             "max_screenshot_bytes",
+            "max_welcome_chars",
         )
         self.http_context = HttpContext(
             self.registry,

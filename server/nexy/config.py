@@ -63,6 +63,9 @@ class LimitsSettings(_Section):
         "waits on its reads before the stream is ended",
     )
     max_welcome_chars: int = Field(1000, ge=1, description="GenerateWelcomeAudio text length")
+    max_concurrent_welcome: int = Field(
+        2, ge=1, description="uncached greetings synthesized at once; more are refused at once"
+    )
     usage_reports_per_minute: float = Field(
         60.0, gt=0, description="token-bucket refill rate per device (ReportUsage)"
     )
@@ -91,6 +94,16 @@ class LocalLLMSettings(_Section):
     seed: int = 0
     max_waiting: int = Field(32, ge=1, description="turns queued for the model before refusing")
     system_prompt: str = ""
+    # The embedded model speaks English only; asked in another language it answers nonsense. A
+    # request in one of these languages (by its script, e.g. Cyrillic = "ru") that no intent
+    # matched gets this honest answer instead. {} lets the model answer everything.
+    unsupported_language_replies: dict[str, str] = {
+        "ru": (
+            "Без интернета я умею открывать и закрывать приложения, отправлять сообщения, "
+            "открывать сайты в браузере, называть время и дату и запоминать то, что вы "
+            "попросите. На другие вопросы по-русски отвечает только облачная модель."
+        )
+    }
 
 
 class IntentSettings(_Section):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
+from nexy.toolkit.local_server import stop as stop_server
 from nexy.transport.grpc import streaming_pb2 as pb
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
 
@@ -156,11 +157,6 @@ async def running_server_process(
         await _wait_ready(http_port, process, ready_timeout)
         yield ServerProcess(grpc_port, http_port, process.pid)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            # A server stuck in shutdown must not outlive the test (it holds ports and memory).
-            process.kill()
-            process.wait(timeout=5)
+        # A server stuck in shutdown must not outlive the test (it holds ports and memory).
+        stop_server(process)
         shutil.rmtree(data, ignore_errors=True)

@@ -116,6 +116,8 @@ def spawn_env(args: argparse.Namespace, pacing: Pacing) -> dict[str, str]:
         "NEXY_LIMITS__DEVICE_BURST": "100000",
         "NEXY_LIMITS__DEVICE_REQUESTS_PER_MINUTE": "1000000",
         "NEXY_LIMITS__IDLE_TIMEOUT_SECONDS": "300",
+        # Every simulated client comes from this one address, like streams behind a proxy.
+        "NEXY_LIMITS__MAX_TURNS_PER_ADDRESS": "0",
         # Experiments (e.g. another wire sample rate) override the defaults above.
         **dict(item.split("=", 1) for item in args.server_env),
     }

@@ -93,6 +93,9 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self._pending = 0
         self._failure: str | None = None  # set for the length of an outage
+        # Set while the local file itself fails: then finished turns cannot be kept at all,
+        # which (unlike a database outage) makes this replica unfit to serve.
+        self._spool_failure: str | None = None
         self._generation = 0  # bumped by discard(), so the flusher drops a stale batch
         self._wakeup = asyncio.Event()  # a write was queued
         self._nudge = asyncio.Event()  # close() asks for one retry now
@@ -124,6 +127,8 @@ class Outbox:
         """READY; DEGRADED with the number of waiting writes while the database fails."""
         if self._task is None:
             return ComponentStatus(State.DOWN, "closed" if self._closed else "not started")
+        if self._spool_failure is not None:
+            return ComponentStatus(State.DOWN, f"local write queue failing ({self._spool_failure})")
         if self._failure is not None:
             return ComponentStatus(
                 State.DEGRADED, f"{self._pending} writes waiting ({self._failure})"
@@ -149,9 +154,19 @@ class Outbox:
         await asyncio.shield(appended)
 
     def _appended(self, future: asyncio.Future[None]) -> None:
-        if not future.cancelled() and future.exception() is None:
-            self._pending += 1
-            self._wakeup.set()
+        if future.cancelled():
+            return
+        if (error := future.exception()) is not None:
+            self._spool_trouble(error)
+            return
+        self._spool_failure = None
+        self._pending += 1
+        self._wakeup.set()
+
+    def _spool_trouble(self, exc: BaseException) -> None:
+        if self._spool_failure is None:  # one line per episode, not per write
+            log.error("outbox spool %s failed: %s", self._path, describe_error(exc))
+        self._spool_failure = describe_error(exc)
 
     async def record(self, usage: UsageRecord) -> None:
         """Queue a usage record (the ``UsageSink`` seam)."""
@@ -210,10 +225,10 @@ class Outbox:
             try:
                 drained = await self._drain()
             except Exception as exc:  # the spool itself failed: keep the task alive, retry
-                if self._failure is None:
-                    log.error("outbox spool %s failed: %s", self._path, describe_error(exc))
-                self._failure = describe_error(exc)
+                self._spool_trouble(exc)
                 drained = False
+            else:
+                self._spool_failure = None
             if drained:
                 delay = self._retry_initial
                 await self._wakeup.wait()

@@ -4,6 +4,12 @@ Seeded cases from :mod:`nexy.toolkit.fuzz_families` run with bounded concurrency
 through generic calls; every answer is classified (:mod:`nexy.toolkit.fuzz_report`). Meanwhile
 a watcher polls ``/health`` (and the pid) and a canary turn measures time to first audio
 before, during and after the fuzz; at the end RSS and the outbox metrics are read.
+
+The canary is a normal user beside an abusive one, so it connects from another source address
+(127.0.0.2, through :class:`nexy.toolkit.source_relay.SourceRelay`): the server's per-address
+cap (``limits.max_turns_per_address``) keeps the fuzzer from taking every turn slot, as it keeps
+one abusive network from starving the others in production. Against a server whose per-address
+cap is not below its global limit the fuzz can still fill every slot and the canary is refused.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from nexy.toolkit.fuzz_cases import INTERRUPT, STREAM_AUDIO, USAGE, WELCOME, Cal
 from nexy.toolkit.fuzz_families import generate
 from nexy.toolkit.fuzz_report import BAD, Canaries, Outcome, Tally, classify, mib
 from nexy.toolkit.fuzz_watch import Outbox, Watch, outbox_state, rss_kib
+from nexy.toolkit.source_relay import SourceRelay, relay_possible
 from nexy.transport.grpc import streaming_pb2 as pb
 
 SERVICE = "/streaming.StreamingService/"
@@ -51,6 +58,7 @@ class FuzzOptions:
     settle_seconds: float = 30.0
     max_prompt: int = 8000
     pid: int | None = None
+    canary_source: str | None = "127.0.0.2"  # None: the canary shares the fuzz's address
 
 
 @dataclass
@@ -62,6 +70,7 @@ class FuzzResult:
     rss_after_kib: int | None
     outbox: Outbox
     seconds: float
+    canary_from: str = "the fuzz's own address"
 
     @property
     def failures(self) -> list[str]:
@@ -84,6 +93,7 @@ class FuzzResult:
         return [
             head,
             *self.tally.table(),
+            f"canary from {self.canary_from}",
             *(self.canaries.line(phase) for phase in ("before", "during", "after")),
             f"process deaths: {self.deaths}",
             f"RSS before {mib(self.rss_before_kib)}, after {mib(self.rss_after_kib)}",
@@ -213,17 +223,33 @@ async def _canaries_during(
 
 
 async def run_fuzz(grpc_target: Target, http: Target, options: FuzzOptions) -> FuzzResult:
+    """The canary's relay around :func:`_run` (when its source address can reach the server)."""
+    source = options.canary_source
+    if source is None or not relay_possible(grpc_target.host, source):
+        return await _run(grpc_target, grpc_target, http, options)
+    relay = SourceRelay(grpc_target, source)
+    try:
+        result = await _run(grpc_target, await relay.target(), http, options)
+    finally:
+        await relay.close()
+    result.canary_from = f"{source} (own address, through a relay)"
+    return result
+
+
+async def _run(
+    grpc_target: Target, canary: Target, http: Target, options: FuzzOptions
+) -> FuzzResult:
     """The whole run: canaries before, fuzz with watcher and canaries, then the aftermath."""
     started = time.monotonic()
     tally, canaries = Tally(), Canaries()
     watch = Watch(http, options.pid)
     for _ in range(CANARIES_AROUND):
-        await _canary(grpc_target, canaries, "before", options.call_timeout)
+        await _canary(canary, canaries, "before", options.call_timeout)
     rss_before = rss_kib(options.pid)
     stop = asyncio.Event()
     background = [
         asyncio.create_task(watch.run(stop)),
-        asyncio.create_task(_canaries_during(grpc_target, options, canaries, stop)),
+        asyncio.create_task(_canaries_during(canary, options, canaries, stop)),
     ]
     fuzz = asyncio.create_task(_fuzz(grpc_target, options, tally, watch.dead))
     try:
@@ -237,7 +263,7 @@ async def run_fuzz(grpc_target: Target, http: Target, options: FuzzOptions) -> F
     if not watch.deaths:
         outbox = await outbox_state(http, options.settle_seconds)
         for _ in range(CANARIES_AROUND):
-            await _canary(grpc_target, canaries, "after", options.call_timeout)
+            await _canary(canary, canaries, "after", options.call_timeout)
     return FuzzResult(
         tally,
         canaries,

@@ -3,6 +3,10 @@
 ``sqlite`` and ``postgres`` run the smoke configuration (scripted providers, small limits, see
 :data:`nexy.toolkit.local_server.SMOKE_ENV`); ``embedded-sqlite`` runs the embedded defaults
 (local LLM, automatic TTS choice). PostgreSQL gets a fresh schema that is dropped afterwards.
+
+Every kind caps one client address at half the global turn limit (:data:`PER_ADDRESS_ENV`), as
+a production deployment does: the fuzz runs from 127.0.0.1, the canary from 127.0.0.2, and a
+normal user must find a free slot however hard the abusive address pushes.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import AsyncIterator
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
-from nexy.toolkit.local_server import LocalServer, local_server
+from nexy.toolkit.local_server import SMOKE_ENV, LocalServer, local_server
 
 KINDS = ("sqlite", "postgres", "embedded-sqlite")
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -28,13 +32,19 @@ EMBEDDED_ENV = {
 }
 
 
+# 8 turns at once in the smoke configuration: 4 for the fuzzer's address, 4 for everyone else.
+GLOBAL_TURNS = int(SMOKE_ENV["NEXY_LIMITS__MAX_CONCURRENT_TURNS"])
+PER_ADDRESS_ENV = {"NEXY_LIMITS__MAX_TURNS_PER_ADDRESS": str(max(1, GLOBAL_TURNS // 2))}
+
+
 def launch_env(kind: str, postgres_url: str, schema: str) -> dict[str, str]:
     """The environment overrides for one cell of the matrix."""
     if kind == "embedded-sqlite":
-        return dict(EMBEDDED_ENV)
+        return {**PER_ADDRESS_ENV, **EMBEDDED_ENV}
     if kind == "postgres":
-        return {"NEXY_STORAGE__URL": postgres_url, "NEXY_STORAGE__SCHEMA_NAME": schema}
-    return {}
+        storage = {"NEXY_STORAGE__URL": postgres_url, "NEXY_STORAGE__SCHEMA_NAME": schema}
+        return {**PER_ADDRESS_ENV, **storage}
+    return dict(PER_ADDRESS_ENV)
 
 
 async def _drop_schema(postgres_url: str, schema: str) -> None:

@@ -5,10 +5,9 @@ message per second; meanwhile a well-behaved client runs sequential short turns.
 the share of good turns admitted (goal ≥ 95 %), their time to first audio, and how the slow
 streams ended.
 
-The slow connections come from another source address (127.0.0.2), so that a server with
-per-address caps can tell them apart from the good client. gRPC Python cannot bind a client's
-source address, and a connection *to* 127.0.0.2 still leaves from 127.0.0.1 on Linux, so the
-tool runs a small TCP relay whose upstream sockets are bound to the source address.
+The slow connections come from another source address (127.0.0.2, through
+:class:`nexy.toolkit.source_relay.SourceRelay`), so that a server with per-address caps can
+tell them apart from the good client.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ import grpc
 
 from nexy.toolkit.calls import QUICK_PROMPT, commit, run_turn, slow_prompt, stub_for
 from nexy.toolkit.connection import Target
+from nexy.toolkit.source_relay import SourceRelay
 
 ADMITTED_GOAL = 0.95
 # Each connection its own TCP socket (channels to one target share one by default), and no
@@ -73,51 +73,6 @@ class SlowResult:
             f"({self.admitted_share:.0%}), refusals {dict(self.good_refusals)}",
             f"good client time to first audio: median {self._ms(median)}, p95 {self._ms(p95)}",
         ]
-
-
-class SourceRelay:
-    """Forwards 127.0.0.1:<port> to the server from sockets bound to ``source``."""
-
-    def __init__(self, upstream: Target, source: str) -> None:
-        self.upstream, self.source = upstream, source
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(
-                self.upstream.host, self.upstream.port, local_addr=(self.source, 0)
-            )
-        except OSError:
-            writer.close()
-            return
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(_pipe(src, dst))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()  # backpressure: a slow reader slows the server, as it would
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        with contextlib.suppress(Exception):
-            writer.close()
 
 
 def _raise_fd_limit() -> None:
@@ -185,7 +140,7 @@ async def run_slow_readers(where: Target, options: SlowOptions) -> SlowResult:
     _raise_fd_limit()
     result = SlowResult(source=options.source)
     relay = SourceRelay(where, options.source)
-    slow_target = where.with_port(await relay.start())
+    slow_target = await relay.target()
     stop, first = asyncio.Event(), asyncio.Event()
     slow = [
         asyncio.create_task(_slow_stream(slow_target, options, first, stop))

@@ -83,17 +83,11 @@ _CLOSE = _rx(
 )
 # Verbs that start many things besides apps ("start the timer"): the name must look like one.
 _CAUTIOUS_VERBS = frozenset({"start", "run", "fire up", "запусти", "запустите", "запустить"})
-_KNOWN_APPS = _words(
-    "safari chrome firefox telegram whatsapp slack zoom spotify music mail notes calendar "
-    "calculator finder terminal xcode messages photos maps skype discord teams word excel "
-    "телеграм телеграмм телеграмма ватсап вотсап калькулятор календарь заметки почта музыка "
-    "хром сафари спотифай скайп дискорд терминал"
-)
 _NOT_APPS = _words(
     "a an my your our his her their this that these those it some any new file files folder "
     "tab tabs window link url website site page door source over again here there up timer "
-    "alarm meeting call game это его ее мой мою мое твой файл файлы папку папка вкладку "
-    "окно ссылку сайт страницу документ дверь новый новую новое таймер будильник"
+    "alarm meeting call game browser это его ее мой мою мое твой файл файлы папку папка вкладку "
+    "окно ссылку сайт страницу документ дверь новый новую новое таймер будильник браузер"
 )
 _CONNECTORS = _words("and then in on with to for from of or at by и в на с для из по или")
 

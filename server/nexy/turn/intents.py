@@ -1,11 +1,12 @@
 """Local-first intents: common requests answered without any LLM call, in English and Russian.
 
-:class:`IntentMatcher` recognises whole utterances only — opening and closing apps, the time and
-date, greetings, remembering, recalling and forgetting facts, and questions about the screen the
-built-in model cannot see — so a longer question that merely contains the words ("how do I open
-a file in Python?") still goes to the model. Politeness ("please", "can you", "hey Nexy",
-"пожалуйста", "можешь") and punctuation are ignored. The reply's language is the prompt's: any
-Cyrillic letter means Russian.
+:class:`IntentMatcher` recognises whole utterances only — the time and date, greetings,
+remembering, recalling and forgetting facts, questions about the screen the built-in model cannot
+see, and the client's whole action vocabulary (apps, messages and contacts, the browser, the
+subscription; one small matcher module per family) — so a longer question that merely contains
+the words ("how do I open a file in Python?") still goes to the model. Politeness ("please",
+"can you", "hey Nexy", "пожалуйста", "можешь") and punctuation are ignored. The reply's
+language is the prompt's: any Cyrillic letter means Russian.
 """
 
 from __future__ import annotations
@@ -13,16 +14,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nexy.memory.hooks import MemoryHooks, looks_secret
+from nexy.turn.intent_apps import match_app
+from nexy.turn.intent_base import IntentReply, Said, first_group, request_span, trim
+from nexy.turn.intent_browser import match_browser
+from nexy.turn.intent_messages import match_messages
 from nexy.turn.intent_phrases import (
-    _CAUTIOUS_VERBS,
-    _CLOSE,
-    _CONNECTORS,
-    _CYRILLIC,
     _DATE,
     _DEICTIC,
     _DEICTIC_FACTS,
@@ -31,15 +31,8 @@ from nexy.turn.intent_phrases import (
     _EVERYTHING,
     _FORGET,
     _GREETING,
-    _KNOWN_APPS,
-    _MAX_APP_CHARS,
-    _MAX_APP_WORDS,
     _MAX_DEICTIC_WORDS,
     _NOT_ABOUT_SCREEN,
-    _NOT_APPS,
-    _OPEN,
-    _PREFIX,
-    _PUNCT,
     _RECALL,
     _RECALL_LIMIT,
     _REMEMBER,
@@ -48,72 +41,17 @@ from nexy.turn.intent_phrases import (
     _SCREEN,
     _SELF,
     _SELF_TO_YOU,
-    _SUFFIX,
-    _TEXTS,
     _TIME,
 )
+from nexy.turn.intent_subscription import match_subscription
+
+__all__ = ["IntentMatcher", "IntentReply"]
+
+# Family matchers in the order they are tried: a site ("open youtube.com") before an app, the
+# browser and the subscription ("open subscription settings") before "open <app>".
+_FAMILIES = (match_subscription, match_messages, match_browser, match_app)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class IntentReply:
-    """A local answer: what to say, and optionally an allow-listed command for the client."""
-
-    text: str
-    command: str | None = None
-    args: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class _Said:
-    """The prompt twice, with equal offsets: as said (names, facts) and as matched (key)."""
-
-    raw: str
-    key: str  # punctuation blanked out, "ё" read as "е"
-    ru: bool
-
-    @classmethod
-    def of(cls, prompt: str) -> _Said:
-        raw = prompt.replace("’", "'")
-        key = _PUNCT.sub(" ", raw).replace("ё", "е").replace("Ё", "Е")
-        return cls(raw, key, _CYRILLIC.search(raw) is not None)
-
-    def text(self, name: str) -> str:
-        """The reply template ``name`` in the prompt's language."""
-        return _TEXTS[name][self.ru]
-
-    def raw_group(self, match: re.Match[str], group: str) -> str:
-        """What the user said for a group, as said: casing and inner punctuation kept."""
-        return " ".join(self.raw[match.start(group) : match.end(group)].split())
-
-
-def _trim(key: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and key[start].isspace():
-        start += 1
-    while end > start and key[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
-def _request_span(key: str) -> tuple[int, int]:
-    """Where the request is once politeness and the assistant's name are set aside."""
-    start, end = _trim(key, 0, len(key))
-    while start < end:
-        prefix = _PREFIX.match(key, start, end)
-        suffix = _SUFFIX.search(key, start, end)
-        if prefix and prefix.end() > start:
-            start, end = _trim(key, prefix.end(), end)
-        elif suffix and suffix.start() > start:
-            start, end = _trim(key, start, suffix.start())
-        else:
-            break
-    return start, end
-
-
-def _group(match: re.Match[str], *names: str) -> str:
-    """The first of the alternative groups that took part in the match."""
-    return next(name for name in names if match.group(name) is not None)
 
 
 def _join(items: list[str], ru: bool) -> str:
@@ -151,25 +89,25 @@ class IntentMatcher:
         self, prompt: str, hardware_id: str, has_screenshot: bool, model_sees_images: bool
     ) -> IntentReply | None:
         """The local reply to a whole utterance, or None when the model should answer."""
-        said = _Said.of(prompt)
-        greeting = _GREETING.fullmatch(said.key, *_trim(said.key, 0, len(said.key)))
+        said = Said.of(prompt)
+        greeting = _GREETING.fullmatch(said.key, *trim(said.key, 0, len(said.key)))
         if greeting:
             return self._greet(said, greeting)
-        start, end = _request_span(said.key)
+        start, end = request_span(said.key)
         if start == end:
             return None
         body = said.key[start:end]
         blind = not model_sees_images
         if blind and _SCREEN.fullmatch(body):
             return IntentReply(said.text("screen"))
-        reply = self._time(said, body) or self._app(said, start, end)
+        reply = self._time(said, body) or _family(said, start, end)
         if reply is None:
             reply = await self._memory_intent(said, start, end, hardware_id)
         if reply is None and blind and has_screenshot and _refers_to_screen(body):
             reply = IntentReply(said.text("screen"))
         return reply
 
-    def _greet(self, said: _Said, match: re.Match[str]) -> IntentReply:
+    def _greet(self, said: Said, match: re.Match[str]) -> IntentReply:
         word = " ".join((match.group("word") or "").lower().split())
         if said.ru:
             hello = "Здравствуйте" if word.startswith("здравств") else "Привет"
@@ -183,7 +121,7 @@ class IntentMatcher:
         # A naive clock is read as already in the configured zone; None means the server's zone.
         return now if now.tzinfo is None else now.astimezone(self._zone)
 
-    def _time(self, said: _Said, body: str) -> IntentReply | None:
+    def _time(self, said: Said, body: str) -> IntentReply | None:
         if _TIME.fullmatch(body):
             now = self._now()
             if said.ru:
@@ -202,19 +140,8 @@ class IntentMatcher:
             return IntentReply(said.text("date").format(date=spoken))
         return None
 
-    def _app(self, said: _Said, start: int, end: int) -> IntentReply | None:
-        for pattern, command, kind in ((_OPEN, "open_app", "open"), (_CLOSE, "close_app", "close")):
-            match = pattern.fullmatch(said.key, start, end)
-            if match is None:
-                continue
-            name = _app_name(said, match)
-            if name is None:
-                return None
-            return IntentReply(said.text(kind).format(app=name), command, {"app_name": name})
-        return None
-
     async def _memory_intent(
-        self, said: _Said, start: int, end: int, hardware_id: str
+        self, said: Said, start: int, end: int, hardware_id: str
     ) -> IntentReply | None:
         if _RECALL.fullmatch(said.key, start, end):
             return await self._recall(said, hardware_id)
@@ -226,7 +153,7 @@ class IntentMatcher:
             return await self._remember(said, remember, hardware_id)
         return None
 
-    async def _recall(self, said: _Said, hardware_id: str) -> IntentReply:
+    async def _recall(self, said: Said, hardware_id: str) -> IntentReply:
         facts = await self._memory.recall(hardware_id)
         if not facts:
             return IntentReply(said.text("recall_none"))
@@ -237,12 +164,12 @@ class IntentMatcher:
         return IntentReply(said.text("recall").format(facts=_join(shown, said.ru)))
 
     async def _forget(
-        self, said: _Said, match: re.Match[str], hardware_id: str
+        self, said: Said, match: re.Match[str], hardware_id: str
     ) -> IntentReply | None:
         if match.group("wipe") is not None:
             query = ""
         else:
-            group = _group(match, "q", "q2")
+            group = first_group(match, "q", "q2")
             key = " ".join(match.group(group).lower().split())
             if key in _DEICTIC_FACTS:
                 return None  # "forget it" means "never mind", not "erase my memory"
@@ -254,9 +181,9 @@ class IntentMatcher:
         return IntentReply(said.text(name).format(n=removed))
 
     async def _remember(
-        self, said: _Said, match: re.Match[str], hardware_id: str
+        self, said: Said, match: re.Match[str], hardware_id: str
     ) -> IntentReply | None:
-        group = _group(match, "fact", "fact2")
+        group = first_group(match, "fact", "fact2")
         key = " ".join(match.group(group).lower().split())
         if key in _DEICTIC_FACTS or key.startswith(("to ", "me ")) or key == "me":
             return None  # "remember to …" is a reminder, "remember this" points at something
@@ -267,24 +194,9 @@ class IntentMatcher:
         return IntentReply(said.text("remembered"))
 
 
-def _app_name(said: _Said, match: re.Match[str]) -> str | None:
-    """The app the user named, as they said it, or None if it does not look like an app."""
-    group = _group(match, "app", "app2")
-    words = match.group(group).casefold().split()
-    if not words or len(words) > _MAX_APP_WORDS or len(match.group(group)) > _MAX_APP_CHARS:
-        return None
-    if words[0] in _NOT_APPS or any(word in _CONNECTORS for word in words):
-        return None
-    name = said.raw_group(match, group).strip("\"'«»“”.")
-    if not name:
-        return None
-    verb = " ".join((match.groupdict().get("verb") or match.groupdict().get("verb2") or "").split())
-    if verb.lower() in _CAUTIOUS_VERBS:
-        said_app = match.end(group) < match.end() or match.groupdict().get("kind") is not None
-        looks_named = name[0].isupper() or (said.ru and name.isascii())
-        if not (said_app or looks_named or " ".join(words) in _KNOWN_APPS):
-            return None
-    return name[0].upper() + name[1:] if name == name.lower() else name
+def _family(said: Said, start: int, end: int) -> IntentReply | None:
+    """The first family matcher's reply (apps, messages, browser, subscription), or None."""
+    return next((r for f in _FAMILIES if (r := f(said, start, end)) is not None), None)
 
 
 def _refers_to_screen(body: str) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from nexy.events import AudioChunk
 from nexy.providers.tts.audio import PcmFormatter
 from nexy.providers.tts.base import TTSProvider
+from nexy.providers.tts.level import WIRE_LEVEL
 from nexy.providers.tts.voices import voice_for
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,9 @@ class Voicebox:
         if not spoken or self.failed:
             return
         fmt = self.fmt
-        formatter = PcmFormatter(self.tts.sample_rate, fmt.sample_rate, fmt.chunk_bytes)
+        formatter = PcmFormatter(
+            self.tts.sample_rate, fmt.sample_rate, fmt.chunk_bytes, level=WIRE_LEVEL
+        )
         try:
             voice = voice_for(spoken, fmt.default_language)
             async with aclosing(self.tts.synthesize(spoken, voice)) as stream:

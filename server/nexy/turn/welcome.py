@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from nexy.config import WelcomeSettings
 from nexy.providers.tts.audio import PcmFormatter, chunk_bytes_for, pcm_duration_seconds
 from nexy.providers.tts.base import TTSProvider, Voice
+from nexy.providers.tts.level import WIRE_LEVEL
 from nexy.providers.tts.voices import detect_language
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,9 @@ class WelcomeSpeaker:
 
     async def _synthesize(self, text: str, voice: Voice) -> list[bytes]:
         """Wire-format chunks for ``text``, stopping the engine at ``max_audio_seconds``."""
-        formatter = PcmFormatter(self._tts.sample_rate, self._rate, self._chunk_bytes)
+        formatter = PcmFormatter(
+            self._tts.sample_rate, self._rate, self._chunk_bytes, level=WIRE_LEVEL
+        )
         chunks: list[bytes] = []
         total = 0
         async with aclosing(self._tts.synthesize(text, voice)) as stream:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from nexy.config_loading import load_settings
+from nexy.providers.tts.level import WIRE_LEVEL
 from nexy.transport.grpc import streaming_pb2 as pb
 from tests.fakes.client import commit, run_turn
 
@@ -79,6 +82,27 @@ async def test_hostile_welcome_voice_is_spoken_by_the_default_voice(server_facto
     # The server is still whole: a turn after both is answered too.
     result = await run_turn(server.stub, commit("Still there?"))
     assert result.kinds[-1] == "end_message"
+
+
+async def test_embedded_defaults_answer_russian_honestly_at_an_even_level(server_factory):
+    # No configuration: the English-only embedded model, Piper for English, eSpeak NG for Russian.
+    server = await server_factory(load_settings(env={}, overrides={"server.host": "127.0.0.1"}))
+    russian = await run_turn(server.stub, commit("расскажи анекдот"))
+    assert russian.kinds[-1] == "end_message"
+    # A Russian sentence about what works offline, not the model's English guesswork.
+    assert re.search("[а-яА-Я]", russian.text) and not re.search("[A-Za-z]", russian.text)
+    assert "приложения" in russian.text and "облачная модель" in russian.text
+    # Another device: this test is about levels; one device's mixed-language history is the
+    # conversation tests' subject.
+    english = await run_turn(server.stub, commit("Hello, who are you?", hardware_id="LEVEL-EN"))
+    assert english.kinds[-1] == "end_message" and re.search("[A-Za-z]", english.text)
+    levels = []
+    for result in (russian, english):
+        pcm = _pcm(result).astype(np.int32)
+        assert len(pcm) > 48000 and np.abs(pcm).max() <= WIRE_LEVEL.ceiling  # nothing clips
+        levels.append(np.sqrt(np.mean(pcm.astype(np.float64) ** 2)))
+    # eSpeak NG's Russian and Piper's English come out about equally loud.
+    assert abs(20 * np.log10(levels[0] / levels[1])) < 3.0
 
 
 def tts_voice(text: str):

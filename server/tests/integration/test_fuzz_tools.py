@@ -29,8 +29,10 @@ from nexy.toolkit.fuzz_cases import (
     welcome_fields,
 )
 from nexy.toolkit.fuzz_families import FAMILIES, generate
+from nexy.toolkit.fuzz_launch import PER_ADDRESS_ENV, launch_env
 from nexy.toolkit.fuzz_report import BAD, EXPECTED, OK, Outcome, classify
-from nexy.toolkit.slow_readers import SlowOptions, SourceRelay, run_slow_readers
+from nexy.toolkit.slow_readers import SlowOptions, run_slow_readers
+from nexy.toolkit.source_relay import SourceRelay, relay_possible
 from nexy.transport.grpc import streaming_pb2 as pb
 from tests.fakes.server import make_settings
 
@@ -148,6 +150,34 @@ async def test_a_small_fuzz_round_against_the_real_server_is_clean(server_factor
     assert result.canaries.served("before") == 3 and result.canaries.served("after") == 3, report
     assert result.deaths == 0, report
     assert not result.failures, report
+    assert "127.0.0.2" in result.canary_from, report
+
+
+async def test_the_canary_keeps_its_slots_while_the_fuzz_fills_its_address(server_factory):
+    """The launched matrix's set-up in small: the fuzz's address may fill only half the server."""
+    limits = {"limits.max_concurrent_turns": 4, "limits.max_turns_per_address": 2}
+    running = await server_factory(make_settings(**limits))
+    app = running.app
+    grpc_target = target("127.0.0.1", app.grpc_port, tls=False, timeout=15)
+    options = FuzzOptions(requests=120, concurrency=8, seed=5, canary_every=0.3, settle_seconds=5)
+    result = await run_fuzz(grpc_target, grpc_target.with_port(app.http_port), options)
+    report = "\n".join(result.lines())
+    assert result.canaries.total("during") >= 1, report
+    assert not result.failures, report
+    # At most 2 fuzz turns + 1 canary < 4: the canary is never even told "server full".
+    assert sum(result.canaries.retries.values()) == 0, report
+
+
+def test_the_launched_servers_cap_the_fuzzers_address_below_the_global_limit():
+    for kind in ("sqlite", "postgres", "embedded-sqlite"):
+        env = launch_env(kind, "postgresql+asyncpg://x@127.0.0.1/test", "s")
+        assert (
+            env["NEXY_LIMITS__MAX_TURNS_PER_ADDRESS"]
+            == PER_ADDRESS_ENV["NEXY_LIMITS__MAX_TURNS_PER_ADDRESS"]
+        )
+    assert int(PER_ADDRESS_ENV["NEXY_LIMITS__MAX_TURNS_PER_ADDRESS"]) == 4
+    assert relay_possible("127.0.0.1", "127.0.0.2") and relay_possible("localhost", "127.0.0.2")
+    assert not relay_possible("::1", "127.0.0.2")
 
 
 async def test_the_relay_gives_slow_readers_their_own_source_address():

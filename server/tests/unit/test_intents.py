@@ -57,21 +57,21 @@ OPEN = [
     ("run Xcode", "Xcode", "Opening Xcode."),
     ("Открой Safari", "Safari", "Открываю Safari."),
     ("открой safari", "Safari", "Открываю Safari."),
-    ("запусти телеграм", "Телеграм", "Открываю Телеграм."),
+    ("запусти телеграм", "Telegram", "Открываю Telegram."),
     ("Открой Telegram, пожалуйста", "Telegram", "Открываю Telegram."),
     ("Можешь открыть Safari?", "Safari", "Открываю Safari."),
-    ("открой приложение калькулятор", "Калькулятор", "Открываю Калькулятор."),
-    ("Некси, запусти Zoom", "Zoom", "Открываю Zoom."),
+    ("открой приложение калькулятор", "Calculator", "Открываю Calculator."),
+    ("Некси, запусти Zoom", "zoom.us", "Открываю Zoom."),  # the real app name, said as "Zoom"
 ]
 
 CLOSE = [
     ("close Safari", "Safari", "Closing Safari."),
     ("quit Mail", "Mail", "Closing Mail."),
     ("exit the Calculator app", "Calculator", "Closing Calculator."),
-    ("please close google chrome", "Google chrome", "Closing Google chrome."),
+    ("please close google chrome", "Google Chrome", "Closing Google Chrome."),
     ("закрой Safari", "Safari", "Закрываю Safari."),
-    ("закройте телеграм, пожалуйста", "Телеграм", "Закрываю Телеграм."),
-    ("выйди из Zoom", "Zoom", "Закрываю Zoom."),
+    ("закройте телеграм, пожалуйста", "Telegram", "Закрываю Telegram."),
+    ("выйди из Zoom", "zoom.us", "Закрываю Zoom."),
 ]
 
 NOT_INTENTS = [
@@ -104,7 +104,6 @@ NOT_INTENTS = [
     "как открыть файл в Python?",
     "запусти таймер",
     "закрой окно",
-    "прочитай мои сообщения",
     "который час в Токио",
     "забудь это",
     "",
@@ -541,9 +540,9 @@ async def collect(llm: IntentFirstLLM, req: LLMRequest) -> list[str]:
         (
             "закрой телеграм",
             {
-                "text": "Закрываю Телеграм.",
+                "text": "Закрываю Telegram.",
                 "command": "close_app",
-                "args": {"app_name": "Телеграм"},
+                "args": {"app_name": "Telegram"},
             },
         ),
         ("what time is it", {"text": "It's 3:07 PM."}),

@@ -16,9 +16,13 @@ from typing import Any, NoReturn
 import pytest
 
 from nexy.components import State
-from nexy.config import LocalLLMSettings
+from nexy.config import LocalLLMSettings, ScriptedLLMSettings
+from nexy.memory.hooks import InProcessMemory
 from nexy.providers.llm.base import LLMError, LLMProvider, LLMRequest
+from nexy.providers.llm.intent import IntentFirstLLM
 from nexy.providers.llm.local import LocalLLM, packaged_model_path, sentence_cut
+from nexy.providers.llm.scripted import ScriptedLLM
+from nexy.turn.intents import IntentMatcher
 from nexy.turn.prompt import build_request
 
 SPIDER = "How many legs does a spider have?"
@@ -323,3 +327,47 @@ async def test_model_failures_become_short_llm_errors(
     assert str(caught.value) == "local model failed: RuntimeError"
     monkeypatch.undo()
     assert "8" in await reply(llm, SPIDER)  # the worker survives
+
+
+JOKE = "расскажи анекдот"  # no intent: an open question in Russian
+OFFLINE_RU = LocalLLMSettings().unsupported_language_replies["ru"]
+
+
+def with_intents(model: LLMProvider) -> IntentFirstLLM:
+    """The intent path in front of ``model``, as the server builds it."""
+    return IntentFirstLLM(model, IntentMatcher(InProcessMemory()))
+
+
+async def test_russian_open_question_gets_the_offline_answer_not_the_model(
+    llm: LocalLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder(llm, monkeypatch)
+    answer = "".join([f async for f in with_intents(llm).stream(request(JOKE, "- Likes cats."))])
+    assert answer == OFFLINE_RU
+    assert recorder.chunks == []  # the English-only model was never asked
+    # What works offline, said in Russian and nothing else.
+    assert not re.search("[A-Za-z]", answer)
+    assert all(word in answer for word in ("приложения", "сообщения", "браузере", "время"))
+    # A cloud model behind the same wrapper still answers Russian itself.
+    cloud = ScriptedLLM(ScriptedLLMSettings(mode="echo"))
+    echoed = "".join([f async for f in with_intents(cloud).stream(request(JOKE))])
+    assert echoed == JOKE
+    # English still goes to the local model.
+    assert "8" in "".join([f async for f in with_intents(llm).stream(request(SPIDER))])
+    assert len(recorder.chunks) == 1
+
+
+async def test_russian_intents_still_answer_before_the_offline_notice(llm: LocalLLM) -> None:
+    answer = "".join([f async for f in with_intents(llm).stream(request("привет"))])
+    assert answer.startswith("{") and OFFLINE_RU not in answer
+
+
+async def test_offline_answer_is_configurable_and_can_be_turned_off() -> None:
+    custom = await started(unsupported_language_replies={"ru": "Только английский."})
+    silent = await started(unsupported_language_replies={})
+    try:
+        assert await reply(custom, JOKE) == "Только английский."
+        assert await reply(silent, JOKE) not in ("", OFFLINE_RU)  # the model itself answered
+    finally:
+        await custom.close()
+        await silent.close()

@@ -7,7 +7,8 @@ a small bounded buffer, and a consumer that goes away (barge-in) stops generatio
 token so the worker moves straight on to the next turn.
 
 The model is too small for the JSON reply format the cloud prompts ask for, so it gets its own
-short plain-text system prompt and only the user message.
+short plain-text system prompt and only the user message. It speaks English only: a request in
+another language gets a configured honest answer instead of the model's.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from nexy.components import READY, ComponentStatus, State
 from nexy.config import LocalLLMSettings
 from nexy.providers.handoff import End, Handoff
 from nexy.providers.llm.base import LLMError, LLMRequest, TokenMeter
+from nexy.providers.tts.voices import detect_language
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,16 @@ class LocalLLM:
         """Stream the plain-text reply to ``request.user`` as the model produces it."""
         if self._status.state is not State.READY:
             raise LLMError("local model is not started")
+        # The model answers only English sensibly; in another language it would invent an
+        # English non-answer, so the user hears what does work offline instead.
+        language = detect_language(request.prompt)
+        unsupported = self._settings.unsupported_language_replies.get(language, "")
+        if unsupported:
+            log.debug(
+                "local model: %s request answered with the unsupported-language reply", language
+            )
+            yield unsupported
+            return
         # request.system asks cloud models for JSON, which this small model cannot follow.
         turn = _Turn(request.user, Handoff(_BUFFERED_FRAGMENTS, _STALL_SECONDS), request.meter)
         future = self._submit(turn)

@@ -1,8 +1,9 @@
-"""Audio format conversion for TTS output: resampling, silence trimming and wire chunking.
+"""Audio format conversion for TTS output: resampling, silence trimming, level and wire chunking.
 
 Every engine speaks little-endian int16 mono PCM at its own native rate; the wire wants one
-fixed rate in bounded, sample-aligned chunks. All of that conversion lives here so engines
-stay simple and the transport never has to know which engine produced the audio.
+fixed rate in bounded, sample-aligned chunks at one loudness without clipped peaks. All of that
+conversion lives here so engines stay simple and the transport never has to know which engine
+produced the audio.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import soxr
+
+from nexy.providers.tts.level import Level, UtteranceGain, limit
 
 _SAMPLE_BYTES = 2  # int16 mono
 _WIRE_DTYPE = np.dtype("<i2")
@@ -33,10 +36,21 @@ def chunk_bytes_for(sample_rate: int, chunk_ms: int) -> int:
 
 
 class PcmFormatter:
-    """Turns a TTS engine's native int16 mono PCM stream into wire chunks."""
+    """Turns a TTS engine's native int16 mono PCM stream into wire chunks.
+
+    With a ``level`` (the formatters right before the wire pass ``WIRE_LEVEL``; the ones inside
+    engine chains do not, so audio is levelled once) each utterance gets one loudness gain and
+    its peaks stay below the ceiling, resampler overshoot included.
+    """
 
     def __init__(
-        self, src_rate: int, dst_rate: int, max_chunk_bytes: int, silence_threshold: int = 0
+        self,
+        src_rate: int,
+        dst_rate: int,
+        max_chunk_bytes: int,
+        silence_threshold: int = 0,
+        *,
+        level: Level | None = None,
     ) -> None:
         if src_rate <= 0 or dst_rate <= 0:
             raise ValueError(f"sample rates must be positive, got {src_rate} -> {dst_rate}")
@@ -55,10 +69,16 @@ class PcmFormatter:
         )
         self._resampler: soxr.ResampleStream | None = None
         self._sent = False  # whether this utterance has produced a chunk yet
+        self._gain = UtteranceGain(level, src_rate) if level is not None else None
         if src_rate != dst_rate:
-            # HQ is transparent for speech and cheap enough to run per stream.
+            # HQ is transparent for speech and cheap enough to run per stream. Levelled audio is
+            # resampled as float so the limiter after it also catches the resampler's overshoot.
             self._resampler = soxr.ResampleStream(
-                src_rate, dst_rate, 1, dtype="int16", quality="HQ"
+                src_rate,
+                dst_rate,
+                1,
+                dtype="float32" if level is not None else "int16",
+                quality="HQ",
             )
         self._carry = b""  # the first byte of a sample split across two pushes
         self._heard = False  # whether this utterance has had a sample above the threshold
@@ -86,6 +106,8 @@ class PcmFormatter:
         self._emit(np.zeros(0, dtype=np.int16), last=True)
         if self._resampler is not None:
             self._resampler.clear()
+        if self._gain is not None:
+            self._gain.reset()
         chunks = self._cut(final=True)
         self._sent = False
         return chunks
@@ -121,7 +143,12 @@ class PcmFormatter:
         return passed
 
     def _emit(self, samples: Int16Array, *, last: bool) -> None:
-        if self._resampler is not None:
+        if self._gain is not None:
+            scaled = self._gain.apply(samples, last=last)
+            if self._resampler is not None:
+                scaled = self._resampler.resample_chunk(scaled, last=last)
+            samples = limit(scaled, self._gain.level)
+        elif self._resampler is not None:
             samples = self._resampler.resample_chunk(samples, last=last)
         # bytearray takes the array's buffer through a byte view: one copy, not two (``+=`` with
         # the array itself would be numpy's element-wise add).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import cached_property
 
@@ -26,6 +27,9 @@ from nexy.usage import UsageSink
 log = logging.getLogger(__name__)
 
 UNAVAILABLE_TEXT = "speech synthesis is unavailable"
+WELCOME_BUSY_TEXT = (
+    "WELCOME_LIMIT_EXCEEDED: {limit} greetings are being synthesized already; try again in a moment"
+)
 
 
 def usage_limits(limits: LimitsSettings) -> DeviceLimits:
@@ -46,6 +50,12 @@ class DeviceRpcs(IdleWrites):
     _tracker: TurnTracker
     _welcome: WelcomeSpeaker
     _usage: UsageSink
+
+    @cached_property
+    def _welcome_slots(self) -> asyncio.Semaphore:
+        # Uncached greetings share the voice engines with every turn: a flood of them would
+        # queue inside the engine, time out there and open the TTS breaker for everyone.
+        return asyncio.Semaphore(self._limits.max_concurrent_welcome)
 
     @cached_property
     def _usage_limits(self) -> DeviceLimits:
@@ -79,14 +89,21 @@ class DeviceRpcs(IdleWrites):
         except RequestError as exc:
             await self._welcome_fail(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             return
-        cached = self._welcome.cached(call.text, call.voice, call.language)
-        self._metrics.welcome.labels("hit" if cached else "miss").inc()
-        try:
-            audio = cached or await self._welcome.speak(call.text, call.voice, call.language)
-        except Exception as exc:  # stage boundary: engine failure → a clear status
-            log.warning("welcome synthesis failed: %s", type(exc).__name__)
-            await self._welcome_fail(context, grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_TEXT)
-            return
+        audio = self._welcome.cached(call.text, call.voice, call.language)
+        self._metrics.welcome.labels("hit" if audio else "miss").inc()
+        if audio is None:
+            if self._welcome_slots.locked():
+                self._metrics.rejections.labels("welcome_limit").inc()
+                busy = WELCOME_BUSY_TEXT.format(limit=self._limits.max_concurrent_welcome)
+                await self._welcome_fail(context, grpc.StatusCode.RESOURCE_EXHAUSTED, busy)
+                return
+            try:
+                async with self._welcome_slots:
+                    audio = await self._welcome.speak(call.text, call.voice, call.language)
+            except Exception as exc:  # stage boundary: engine failure → a clear status
+                log.warning("welcome synthesis failed: %s", type(exc).__name__)
+                await self._welcome_fail(context, grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_TEXT)
+                return
         metadata = codec.welcome_metadata(audio.method, audio.duration_sec, audio.sample_rate)
         await self._write(context, metadata)
         for chunk in audio.chunks:
