@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import sqlite3
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +54,8 @@ def test_migrations_ship_inside_the_package():
     for name in ("env.py", "script.py.mako", "versions/0001_initial.py"):
         assert (MIGRATIONS_DIR / name).is_file()
     script = ScriptDirectory.from_config(alembic_config())
-    assert [rev.revision for rev in script.walk_revisions()] == ["0002", "0001"]
-    assert head_revision() == "0002"
+    assert [rev.revision for rev in script.walk_revisions()] == ["0003", "0002", "0001"]
+    assert head_revision() == "0003"
 
 
 async def test_empty_to_head(bare: Database):
@@ -97,7 +100,7 @@ async def test_downgrade_to_base_and_up_again(bare: Database):
     await _alembic(bare, "downgrade", "base")
     assert TABLES.isdisjoint(await _inspect(bare, "get_table_names"))
     await _alembic(bare, "upgrade", "head")
-    assert await current_revision(bare.engine) == "0002"
+    assert await current_revision(bare.engine) == head_revision()
 
 
 async def test_migrated_schema_matches_the_models(bare: Database):
@@ -117,7 +120,7 @@ async def test_start_migrates_and_upgrade_command_is_idempotent(
     assert await revision(backend.url, schema=backend.schema) is None
     await upgrade(backend.url, schema=backend.schema)
     await upgrade(backend.url, schema=backend.schema)  # nothing left to do: no error
-    assert await revision(backend.url, schema=backend.schema) == "0002"
+    assert await revision(backend.url, schema=backend.schema) == head_revision()
     db = backend.database(auto_migrate=False)
     with caplog.at_level(logging.WARNING, logger="nexy.storage"):
         await db.start()
@@ -136,7 +139,7 @@ async def test_without_auto_migrate_a_behind_schema_is_reported(
     with caplog.at_level(logging.WARNING, logger="nexy.storage"):
         await db.start()
     await db.close()
-    assert "at revision 0001, the code expects 0002" in caplog.text
+    assert f"at revision 0001, the code expects {head_revision()}" in caplog.text
     assert await current_revision(bare.engine) == "0001"
 
 
@@ -149,7 +152,7 @@ def test_env_runs_on_a_url_alone(tmp_path: Path):
     with sqlite3.connect(path) as connection:
         (version,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
     connection.close()
-    assert version == "0002"
+    assert version == head_revision()
 
 
 def test_env_prints_sql_offline():
@@ -159,3 +162,65 @@ def test_env_prints_sql_offline():
     command.upgrade(config, "head", sql=True)
     script = config.output_buffer.getvalue()
     assert "CREATE TABLE devices" in script and "CREATE UNIQUE INDEX ux_turns_op_id" in script
+
+
+DEVICE = "6B1C2D3E-4F50-4A1B-9C2D-3E4F5A6B7C8D"
+
+
+async def test_0003_moves_every_alias_of_a_device_to_its_canonical_id(bare: Database):
+    await _alembic(bare, "upgrade", "0002")
+    device = (
+        "INSERT INTO devices (hardware_id, first_seen, last_seen, facts, recent) "
+        "VALUES (:id, :first, :last, :facts, :recent)"
+    )
+    usage = (
+        "INSERT INTO token_usage (hardware_id, session_id, source, input_tokens, output_tokens,"
+        " model, created_at) VALUES (:id, 's', 'llm', 1, 1, 'm', CURRENT_TIMESTAMP)"
+    )
+    async with bare.engine.begin() as connection:
+        for hardware_id, first, last, facts in (
+            (
+                DEVICE,
+                datetime(2026, 1, 2, tzinfo=UTC),
+                datetime(2026, 1, 3, tzinfo=UTC),
+                ["likes tea"],
+            ),
+            (
+                "{" + DEVICE.lower() + "}",
+                datetime(2026, 1, 1, tzinfo=UTC),
+                datetime(2026, 1, 5, tzinfo=UTC),
+                ["cat Tom"],
+            ),
+            (
+                "urn:uuid:" + "0f" * 16,
+                datetime(2026, 1, 1, tzinfo=UTC),
+                datetime(2026, 1, 1, tzinfo=UTC),
+                [],
+            ),
+            (
+                "serial-42",
+                datetime(2026, 1, 1, tzinfo=UTC),
+                datetime(2026, 1, 1, tzinfo=UTC),
+                ["kept"],
+            ),
+        ):
+            await connection.execute(
+                text(device),
+                {
+                    "id": hardware_id,
+                    "first": first,
+                    "last": last,
+                    "facts": json.dumps(facts),
+                    "recent": "[]",
+                },
+            )
+        for hardware_id in (DEVICE.lower(), DEVICE, "serial-42"):
+            await connection.execute(text(usage), {"id": hardware_id})
+    await _alembic(bare, "upgrade", "head")
+    async with bare.engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT hardware_id, facts FROM devices"))).all()
+        usage_ids = (await connection.execute(text("SELECT hardware_id FROM token_usage"))).all()
+    facts = {row[0]: row[1] if isinstance(row[1], list) else json.loads(row[1]) for row in rows}
+    merged_uuid = str(uuid.UUID("0f" * 16)).upper()
+    assert facts == {DEVICE: ["likes tea", "cat Tom"], merged_uuid: [], "serial-42": ["kept"]}
+    assert sorted(row[0] for row in usage_ids) == sorted([DEVICE, DEVICE, "serial-42"])
