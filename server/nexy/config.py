@@ -89,6 +89,9 @@ class LocalLLMSettings(_Section):
     threads: int = Field(1, ge=1)
     max_tokens: int = Field(96, ge=8, description="cap on generated tokens per reply")
     max_sentences: int = Field(3, ge=1, description="stop after this many sentences")
+    history_tokens: int = Field(
+        200, ge=0, description="recent exchanges shown to the model, in tokens (0 = none)"
+    )
     temperature: float = Field(0.0, ge=0, le=2)
     repeat_penalty: float = Field(1.3, ge=1.0, le=2.0)
     seed: int = 0

@@ -11,7 +11,7 @@ them: whatever that matches, this matches too. It also lets "forget that I like 
 the analyser's third-person "The user likes jazz." (pronouns and fillers in the request are
 ignored, an English trailing "s" does not make a word different, and a few irregular Russian
 verb forms are aliased). :func:`parse_facts` reads a model's ``{"facts": [...]}`` reply with
-the same cleaning, and :func:`render_context` shows memory to the model.
+the same cleaning, and :func:`context_for` picks what of it the model is shown.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from typing import Protocol, TypeVar
 
 # hooks.py owns these rules today; reusing its helpers keeps one definition of a "word match".
 from nexy.memory.hooks import FORGET_ALL, _key, _same_word, _words, looks_secret
+from nexy.providers.llm.base import Exchange, MemoryContext
+from nexy.providers.llm.reply_check import degenerate
 
 
 def _word_set(words: str) -> frozenset[str]:
@@ -35,7 +37,6 @@ MAX_FACT_CHARS = 300  # a fact is a sentence, not a document
 MAX_TEXT_CHARS = 500  # per side of a stored exchange
 CONTEXT_TEXT_CHARS = 200  # per side of an exchange in the LLM input
 WITHHELD = "[withheld: it looked like a secret]"
-RECENT_HEADING = "Recent conversation, oldest first:"
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
 # Words a forget request may contain that say nothing about which fact is meant.
@@ -175,9 +176,15 @@ def merge(
 
 
 def exchange_texts(prompt: str, reply: str, *, interrupted: bool) -> tuple[str, str] | None:
-    """(user, assistant) as stored: secrets withheld, an interrupted reply marked; None if mute."""
+    """(user, assistant) as stored: secrets withheld, an interrupted reply marked.
+
+    None when there is nothing worth keeping: no words, or a degenerate reply.
+    """
     user = WITHHELD if looks_secret(prompt) else clip(prompt, MAX_TEXT_CHARS)
     if not user:
+        return None
+    # A model imitates its history: an echo or a reply in the wrong language would come back.
+    if degenerate(prompt, reply):
         return None
     assistant = WITHHELD if looks_secret(reply) else clip(reply, MAX_TEXT_CHARS)
     if interrupted:
@@ -185,22 +192,20 @@ def exchange_texts(prompt: str, reply: str, *, interrupted: bool) -> tuple[str, 
     return user, assistant
 
 
-def render_context(facts: Sequence[str], recent: Sequence[TimedExchange], limit: int) -> str:
-    """Facts, then the recent exchanges, as compact lines within ``limit`` characters.
+def context_for(facts: Sequence[str], recent: Sequence[TimedExchange], limit: int) -> MemoryContext:
+    """Facts and the recent exchanges (clipped) for a turn's LLM input, within ``limit`` chars.
 
     Facts come first and the newest of each are kept: they are what the model should rely on.
     """
-    shown = _newest_within([f"- {fact}" for fact in facts], limit)
-    left = limit - sum(len(line) + 1 for line in shown) - len(RECENT_HEADING) - 1
-    talk = _newest_within(
-        [
-            f"User: {clip(item.user, CONTEXT_TEXT_CHARS)}\n"
-            f"Assistant: {clip(item.assistant, CONTEXT_TEXT_CHARS)}"
-            for item in recent
-        ],
-        left,
-    )
-    return "\n".join([*shown, RECENT_HEADING, *talk] if talk else shown)
+    fact_sizes = [len(fact) + 1 for fact in facts]
+    shown = _newest_fitting(fact_sizes, limit)
+    left = limit - sum(fact_sizes[len(facts) - shown :])
+    talk = [
+        Exchange(clip(item.user, CONTEXT_TEXT_CHARS), clip(item.assistant, CONTEXT_TEXT_CHARS))
+        for item in recent
+    ]
+    kept = _newest_fitting([len(item.user) + len(item.assistant) + 2 for item in talk], left)
+    return MemoryContext(tuple(facts[len(facts) - shown :]), tuple(talk[len(talk) - kept :]))
 
 
 def clip(text: str, limit: int) -> str:
@@ -209,15 +214,15 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _newest_within(lines: list[str], budget: int) -> list[str]:
-    """The newest lines (the list's end) whose total length, with newlines, fits the budget."""
-    kept: list[str] = []
-    for line in reversed(lines):
-        budget -= len(line) + 1
+def _newest_fitting(sizes: list[int], budget: int) -> int:
+    """How many of the newest items (the list's end) fit the budget together."""
+    kept = 0
+    for size in reversed(sizes):
+        budget -= size
         if budget < 0:
             break
-        kept.append(line)
-    return kept[::-1]
+        kept += 1
+    return kept
 
 
 def parse_facts(text: str) -> list[str] | None:

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 
 from nexy.components import READY, ComponentStatus, State
 from nexy.memory.analyzer import LLMAnalyzer, RuleAnalyzer, is_memory_command
-from nexy.memory.facts import clean_fact, exchange_texts, forget_facts, merge, render_context
+from nexy.memory.facts import clean_fact, context_for, exchange_texts, forget_facts, merge
 from nexy.memory.hooks import looks_secret
+from nexy.providers.llm.base import MemoryContext
 from nexy.storage.database import describe_error
 from nexy.storage.ops import UpdateMemory
 from nexy.storage.outbox import Outbox
@@ -159,13 +160,13 @@ class MemoryService:
                 self._apply(device, op)
         return MemorySnapshot(tuple(device.facts), tuple(device.recent))
 
-    async def read_context(self, hardware_id: str) -> str:
-        """``context(await read(hardware_id))``: the turn's memory text ("" if none)."""
+    async def read_context(self, hardware_id: str) -> MemoryContext:
+        """``context(await read(hardware_id))``: what the turn's model is told (empty if none)."""
         return self.context(await self.read(hardware_id))
 
-    def context(self, snapshot: MemorySnapshot) -> str:
-        """The text put before the user's words in the LLM input: facts, then recent exchanges."""
-        return render_context(snapshot.facts, snapshot.recent, self._context_chars)
+    def context(self, snapshot: MemorySnapshot) -> MemoryContext:
+        """The facts and recent exchanges the LLM gets as data, within the context budget."""
+        return context_for(snapshot.facts, snapshot.recent, self._context_chars)
 
     def discard(self, hardware_id: str) -> None:
         """Drop the device's cached view and queued-write replay (after deleting its data)."""

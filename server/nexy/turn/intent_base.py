@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from nexy.turn.intent_phrases import _CYRILLIC, _PREFIX, _PUNCT, _SUFFIX, _TEXTS
+from nexy.turn.intent_phrases import _CYRILLIC, _POLITE_MID, _PREFIX, _PUNCT, _SUFFIX, _TEXTS
 
 # Russian number words in every gender and the cases a count is said in ("последние пять").
 _NUMBERS = {
@@ -37,13 +37,16 @@ class Said:
     """The prompt twice, with equal offsets: as said (names, facts) and as matched (key)."""
 
     raw: str
-    key: str  # punctuation blanked out, "ё" read as "е"
+    key: str  # punctuation and mid-request politeness blanked out, "ё" read as "е"
     ru: bool
 
     @classmethod
     def of(cls, prompt: str) -> Said:
         raw = prompt.replace("’", "'")
         key = _PUNCT.sub(" ", raw).replace("ё", "е").replace("Ё", "Е")
+        for polite in _POLITE_MID.finditer(raw):
+            start, end = polite.span("word")
+            key = key[:start] + " " * (end - start) + key[end:]
         return cls(raw, key, _CYRILLIC.search(raw) is not None)
 
     def text(self, name: str) -> str:

@@ -50,8 +50,9 @@ _SEARCH = (
     re.compile(r"(?:(?:загугли|погугли)(?:те)?|загуглить|погуглить)\s+(?P<q>.+)", _I),
 )
 _CLOSE = re.compile(
-    r"(?:close|quit|exit|shut\s+down)\s+(?:the\s+|my\s+)?(?:web\s+)?browser(?:\s+window)?"
-    r"|(?:закрой(?:те)?|закрыть|выйди\s+из)\s+(?:окно\s+)?браузер[аы]?",
+    r"(?:close|quit|exit|shut\s+down)\s+(?:all\s+(?:of\s+)?)?(?:the\s+|my\s+)?(?:web\s+)?browser"
+    r"(?:\s+windows?)?"
+    r"|(?:закрой(?:те)?|закрыть|выйди\s+из)\s+(?:(?:все\s+)?(?:окно|окна)\s+)?браузер[аы]?",
     _I,
 )
 # Not a site name ("open this website") and not a search ("google chrome" is the app).

@@ -47,6 +47,15 @@ _SEND: tuple[tuple[re.Pattern[str], bool], ...] = (
         False,
     ),
 )
+# "tell Mike I'll call him back": no word between the recipient and the message, so the
+# recipient is one capitalised name (or a family word) and the message at least two words that
+# do not start like a question, a topic or a second name ("tell Mike Tyson stories").
+_BARE = re.compile(r"(?:tell|text)\s+(?P<to>\S+)\s+(?P<msg>\S+(?:\s+\S+)+)", _I)
+_NOT_MESSAGE_STARTS = _words(
+    "about to how what why when where who whom whose which whether if a an me us him her them "
+    "it this that joke jokes story stories something anything everything nothing more"
+)
+_I_WORDS = frozenset({"i", "i'm", "i'll", "i've", "i'd"})
 _N = rf"(?P<n>\d+|{NUMBER_WORDS})"
 _FROM = r"(?:\s+(?:from|от)\s+(?P<to>.+))?"
 _READ = (
@@ -141,7 +150,25 @@ def _send(said: Said, start: int) -> IntentReply | None:
         phone = _phone(to)
         text = _TEXTS["send_phone" if phone else "send"][said.ru].format(to=to)
         return IntentReply(text, "send_message", {"contact": phone or to, "message": message})
-    return None
+    return _send_bare(said, start, end)
+
+
+def _send_bare(said: Said, start: int, end: int) -> IntentReply | None:
+    """ "tell Mike I'll call him back": a named recipient straight after the verb."""
+    match = _BARE.fullmatch(said.key, start, end)
+    if match is None:
+        return None
+    to = said.raw_group(match, "to")
+    message = said.raw_group(match, "msg").strip(" .,;:\"'«»“”")
+    first = message.split()[0] if message else ""
+    if not (to.isalpha() and (to[0].isupper() or _FAMILY.fullmatch(to))):
+        return None  # "tell John's wife …", "tell me …", "text messages are …"
+    if to.casefold() in _NOT_CONTACTS or first.casefold() in _NOT_MESSAGE_STARTS:
+        return None
+    if first[:1].isupper() and first.casefold() not in _I_WORDS:
+        return None  # a second name: "tell Mike Tyson stories"
+    text = _TEXTS["send"][said.ru].format(to=to)
+    return IntentReply(text, "send_message", {"contact": to, "message": message})
 
 
 def _read(said: Said, start: int, end: int) -> IntentReply | None:

@@ -27,6 +27,9 @@ _PREFIX = _rx(
     r"(?:пожалуйста|давай(?:те)?|слушай|эй|привет)\b",
 )
 _SUFFIX = re.compile(rf"\b(?:please|for\s+me|{_NAME}|пожалуйста)$", re.IGNORECASE)
+# Politeness set off by commas mid-request ("открой, пожалуйста, терминал", "open, please, Safari"):
+# the word is blanked out of the matched key, the user's words stay as said.
+_POLITE_MID = re.compile(rf",\s*(?P<word>please|kindly|{_NAME}|пожалуйста)\s*(?=,)", re.IGNORECASE)
 
 _GREETING = _rx(
     rf"(?P<word>hi|hello|hey|hiya|howdy|greetings|good\s+(?:morning|afternoon|evening|day)"
@@ -85,9 +88,10 @@ _CLOSE = _rx(
 _CAUTIOUS_VERBS = frozenset({"start", "run", "fire up", "запусти", "запустите", "запустить"})
 _NOT_APPS = _words(
     "a an my your our his her their this that these those it some any new file files folder "
-    "tab tabs window link url website site page door source over again here there up timer "
-    "alarm meeting call game browser это его ее мой мою мое твой файл файлы папку папка вкладку "
-    "окно ссылку сайт страницу документ дверь новый новую новое таймер будильник браузер"
+    "tab tabs window windows link url website site page door source over again here there up "
+    "timer alarm meeting call game browser all everything это его ее мой мою мое твой файл файлы "
+    "папку папка вкладку окно окна ссылку сайт страницу документ дверь новый новую новое таймер "
+    "будильник браузер все всё"
 )
 _CONNECTORS = _words("and then in on with to for from of or at by и в на с для из по или")
 

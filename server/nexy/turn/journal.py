@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from nexy.components import READY, ComponentStatus, State
-from nexy.providers.llm.base import TokenMeter
+from nexy.providers.llm.base import MemoryContext, TokenMeter
 from nexy.storage import AddTurn, Outbox, TurnRecord
 from nexy.storage.records import Outcome
 from nexy.usage import TURN_SOURCE, UsageRecord, usage_from_meter
@@ -30,8 +30,8 @@ RECORD_WAIT_SECONDS = 1.0
 class TurnMemory(Protocol):
     """What a turn needs from memory: one read before, one update after."""
 
-    async def read_context(self, hardware_id: str) -> str:
-        """The memory text for the LLM input, read once within the read budget ("" if none)."""
+    async def read_context(self, hardware_id: str) -> MemoryContext:
+        """The device's facts and recent exchanges, read once within the read budget."""
         ...
 
     async def after_turn(self, hardware_id: str, prompt: str, reply: str, outcome: str) -> None:

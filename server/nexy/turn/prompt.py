@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nexy.config import ActionGroups
-from nexy.providers.llm.base import Image, LLMRequest, TokenMeter
+from nexy.providers.llm.base import Image, LLMRequest, MemoryContext, TokenMeter
 from nexy.turn.actions import COMMANDS
 
 _BASE = (
@@ -31,23 +31,21 @@ def system_prompt(groups: ActionGroups, override: str = "") -> str:
 def build_request(
     system: str,
     prompt: str,
-    memory_context: str = "",
+    memory: MemoryContext | None = None,
     image: Image | None = None,
     hardware_id: str = "",
     meter: TokenMeter | None = None,
 ) -> LLMRequest:
-    """One LLM request; memory (when any) goes before what the user said."""
-    parts = []
-    if memory_context:
-        parts.append(f"What you know about this user:\n{memory_context}")
+    """One LLM request; memory travels as data beside the message, for each model to render."""
+    user = prompt
     if image is not None:
-        parts.append("A screenshot of the user's screen is attached.")
-    parts.append(f"User: {prompt}")
+        user = f"A screenshot of the user's screen is attached.\n\n{prompt}"
     return LLMRequest(
         system=system,
-        user="\n\n".join(parts),
+        user=user,
         prompt=prompt,
         image=image,
         hardware_id=hardware_id,
+        memory=memory if memory is not None else MemoryContext(),
         meter=meter if meter is not None else TokenMeter(),
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from nexy.config import TTSSettings, TurnSettings
 from nexy.events import ErrorKind, TextChunk, TurnEnd, TurnError, TurnEvent
-from nexy.providers.llm.base import Image, LLMProvider, TokenMeter
+from nexy.providers.llm.base import Image, LLMProvider, MemoryContext, TokenMeter
 from nexy.providers.tts.audio import chunk_bytes_for
 from nexy.providers.tts.base import TTSProvider
 from nexy.turn.actions import ActionPolicy
@@ -41,7 +41,7 @@ class TurnRequest:
     session_id: str
     prompt: str
     image: Image | None = None
-    memory_context: str = ""
+    memory_context: MemoryContext = MemoryContext()  # read once by the transport
     # The model's token counts for this turn land here (the journal records them afterwards).
     meter: TokenMeter = field(default_factory=TokenMeter, compare=False)
 

@@ -18,6 +18,8 @@ from nexy.providers.tts.audio import PcmFormatter, chunk_bytes_for, pcm_duration
 from nexy.providers.tts.base import TTSProvider, Voice
 from nexy.providers.tts.level import WIRE_LEVEL
 from nexy.providers.tts.voices import detect_language
+from nexy.turn.segment import SentenceSegmenter
+from nexy.turn.speech_text import clean_for_speech
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,10 @@ class WelcomeSpeaker:
         cached = self.cached(text, voice, language)
         if cached is not None:
             return cached
-        spoken = text.strip() or self._settings.text
+        # Cleaned like a turn's text: markdown and emoji are not read out. Fifty emoji once
+        # became one 700-phoneme "sentence" that held the voice engine for seconds; a text of
+        # emoji alone now says nothing (metadata with duration 0, then end_message).
+        spoken = clean_for_speech(text) if text.strip() else self._settings.text
         lang = language.strip() or detect_language(spoken, self._settings.language)
         chunks = await self._synthesize(spoken, Voice(lang, voice.strip()))
         audio = SpokenAudio(self._tts.name, self._rate, tuple(chunks))
@@ -86,19 +91,23 @@ class WelcomeSpeaker:
         )
         chunks: list[bytes] = []
         total = 0
-        async with aclosing(self._tts.synthesize(text, voice)) as stream:
-            async for pcm in stream:
-                for chunk in formatter.push(pcm):
-                    chunks.append(chunk)
-                    total += len(chunk)
-                if total >= self._max_audio_bytes:
-                    # Leaving the loop closes the stream, which aborts the engine's utterance.
-                    log.info(
-                        "welcome audio cut at %.0f s (%d characters of text)",
-                        self._settings.max_audio_seconds,
-                        len(text),
-                    )
-                    return _cut(chunks, self._max_audio_bytes)
+        # One engine call per sentence, not one for the whole text: the voice engines serve
+        # their requests one at a time, and a long greeting as one request would hold the
+        # engine for seconds while every turn's speech waits behind it (and times out).
+        for segment in _sentences(text):
+            async with aclosing(self._tts.synthesize(segment, voice)) as stream:
+                async for pcm in stream:
+                    for chunk in formatter.push(pcm):
+                        chunks.append(chunk)
+                        total += len(chunk)
+                    if total >= self._max_audio_bytes:
+                        # Leaving the loop closes the stream, which aborts the engine's utterance.
+                        log.info(
+                            "welcome audio cut at %.0f s (%d characters of text)",
+                            self._settings.max_audio_seconds,
+                            len(text),
+                        )
+                        return _cut(chunks, self._max_audio_bytes)
         chunks.extend(formatter.flush())
         return _cut(chunks, self._max_audio_bytes)
 
@@ -124,6 +133,12 @@ class WelcomeSpeaker:
 def _size(key: _Key, audio: SpokenAudio) -> int:
     """What an entry costs: its audio and its key's texts (a long text is a big key)."""
     return audio.nbytes + len(key[0]) + len(key[1]) + len(key[2])
+
+
+def _sentences(text: str) -> list[str]:
+    """``text`` as the turn pipeline would cut it: sentences, none over 300 characters."""
+    segmenter = SentenceSegmenter(first_max_chars=300, target_chars=1, max_chars=300)
+    return [s for s in (*segmenter.push(text), *segmenter.flush()) if s.strip()]
 
 
 def _cut(chunks: list[bytes], limit: int) -> list[bytes]:

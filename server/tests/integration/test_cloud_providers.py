@@ -105,8 +105,9 @@ async def test_every_provider_down_is_never_silent(server_factory):
     result = await run_turn(server.stub, commit("hi"))
     assert result.code == grpc.StatusCode.OK
     assert result.text == settings.turn.fallback_text and result.is_spoken_turn()
+    await server.app.settle()  # the memory analysis after the turn tries the model too
     metrics = server.app.metrics.render().decode()
-    assert 'nexy_provider_failures_total{kind="llm",provider="openai"} 1.0' in metrics
+    assert 'nexy_provider_failures_total{kind="llm",provider="openai"} 2.0' in metrics
 
 
 async def test_a_cloud_model_also_extracts_memory_facts(server_factory):

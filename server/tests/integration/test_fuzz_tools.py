@@ -34,6 +34,7 @@ from nexy.toolkit.fuzz_report import BAD, EXPECTED, OK, Outcome, classify
 from nexy.toolkit.slow_readers import SlowOptions, run_slow_readers
 from nexy.toolkit.source_relay import SourceRelay, relay_possible
 from nexy.transport.grpc import streaming_pb2 as pb
+from nexy.transport.grpc.device_rpcs import WELCOME_BUSY_TEXT
 from tests.fakes.server import make_settings
 
 
@@ -119,6 +120,15 @@ def test_classifier_rules():
     assert classify(Outcome(USAGE, "UNAVAILABLE"), False, frozenset({"UNAVAILABLE"}))[0] == EXPECTED
     plain = Outcome(WELCOME, "INVALID_ARGUMENT", texts=["voice is not supported"])
     assert classify(plain, False, frozenset())[0] == EXPECTED
+
+
+def test_a_greeting_refused_by_the_welcome_limit_is_an_expected_answer():
+    # The server's own wording (device_rpcs): a reword that looks like leaked internals (an
+    # exception class, a path) would turn every refused greeting of a flood into a finding.
+    busy = WELCOME_BUSY_TEXT.format(limit=2)
+    refused = Outcome(WELCOME, "RESOURCE_EXHAUSTED", busy, kinds=["error_message"], texts=[busy])
+    assert busy.startswith("WELCOME_LIMIT_EXCEEDED")
+    assert classify(refused, False, frozenset()) == (EXPECTED, "RESOURCE_EXHAUSTED")
 
 
 def test_the_generator_is_seeded_and_sends_what_python_strings_cannot():

@@ -19,7 +19,8 @@ from nexy.memory.analyzer import LLMAnalyzer
 from nexy.memory.facts import WITHHELD, add_exchange, mentions, merge
 from nexy.memory.hooks import InProcessMemory
 from nexy.memory.service import MemoryService, MemorySnapshot
-from nexy.providers.llm.base import LLMRequest
+from nexy.providers.llm.base import Exchange as LLMExchange
+from nexy.providers.llm.base import LLMRequest, MemoryContext
 from nexy.storage import DeviceMemory, Exchange, Outbox, Repository, UpdateMemory
 from nexy.storage.ops import decode_op, encode_op
 from nexy.turn.intents import IntentMatcher
@@ -199,10 +200,13 @@ async def test_facts_from_one_turn_are_in_a_later_read(store: Switchable, outbox
         ("My name is Alex and I like jazz", "Nice to meet you!")
     ]
     context = later.context(snapshot)
-    assert "The user's name is Alex." in context and "The user likes jazz." in context
-    assert context.index("likes jazz") < context.index("User: My name is Alex")
+    # Data, not prose: each model renders facts and history in its own message format.
+    assert context == MemoryContext(
+        ("The user's name is Alex.", "The user likes jazz."),
+        (LLMExchange("My name is Alex and I like jazz", "Nice to meet you!"),),
+    )
     assert await later.read_context(HW) == context
-    assert later.context(MemorySnapshot()) == ""
+    assert later.context(MemorySnapshot()) == MemoryContext()
 
 
 async def test_facts_accumulate_across_turns_and_repeats_merge(
@@ -432,11 +436,37 @@ async def test_context_stays_compact_and_keeps_the_newest(store: Switchable, out
         tuple(Exchange(f"question {i} " + "x" * 400, f"answer {i}", T0) for i in range(6)),
     )
     context = memory.context(snapshot)
-    assert len(context) <= 300
-    assert "topic29" in context and "topic00" not in context
+    assert sum(len(fact) + 1 for fact in context.facts) <= 300 and not context.history
+    assert context.facts[-1] == "The user likes topic29." and "topic00" not in str(context)
     facts_only = memory.context(MemorySnapshot(("The user likes tea.",), snapshot.recent[-1:]))
-    assert facts_only.startswith("- The user likes tea.\nRecent conversation")
-    assert "question 5 xxx" in facts_only and "…" in facts_only  # long turns are clipped
+    assert facts_only.facts == ("The user likes tea.",)
+    (exchange,) = facts_only.history
+    assert exchange.user.startswith("question 5 xxx") and exchange.user.endswith("…")
+    assert len(exchange.user) == 200  # long turns are clipped
+
+
+@pytest.mark.parametrize(
+    ("prompt", "reply"),
+    [
+        ("what is the capital of Italy", "What is the capital of Italy?"),  # an echo
+        ("Hello, who are you?", "Без интернационы, есть?"),  # the wrong script
+        ("Hello, who are you?", "  "),  # nothing said
+    ],
+)
+async def test_a_degenerate_reply_never_becomes_history(
+    store: Switchable, outbox: Outbox, repository: Repository, prompt: str, reply: str
+):
+    memory = service(store, outbox)
+    await memory.after_turn(HW, prompt, reply, "completed")
+    await memory.after_turn(HW, "How many legs does a spider have?", "Eight.", "completed")
+    await flushed(outbox)
+    stored = await repository.load_memory(HW)
+    assert [(item.user, item.assistant) for item in stored.recent] == [
+        ("How many legs does a spider have?", "Eight.")
+    ]
+    assert [item.user for item in (await memory.read(HW)).recent] == [
+        "How many legs does a spider have?"
+    ]
 
 
 async def test_discard_drops_the_cached_view_of_a_deleted_device(

@@ -17,7 +17,14 @@ from pydantic import SecretStr
 
 from nexy.components import Component, State
 from nexy.config import GeminiSettings
-from nexy.providers.llm.base import Image, LLMError, LLMProvider, LLMRequest
+from nexy.providers.llm.base import (
+    Exchange,
+    Image,
+    LLMError,
+    LLMProvider,
+    LLMRequest,
+    MemoryContext,
+)
 from nexy.providers.llm.gemini import GeminiLLM
 from tests.fakes.gemini_server import BACKUP_KEY, BAD_KEY, GOOD_KEY, FakeGemini, running
 
@@ -96,6 +103,27 @@ async def test_request_carries_model_settings_system_prompt_and_screenshot() -> 
     assert blob.get("mimeType", blob.get("mime_type")) == "image/png"
     # The SDK sends URL-safe base64; Google's JSON parser takes either alphabet.
     assert base64.urlsafe_b64decode(blob["data"]) == PNG
+
+
+async def test_memory_arrives_as_facts_in_the_instruction_and_history_as_turns() -> None:
+    memory = MemoryContext(
+        ("The user's name is Alex.",),
+        (Exchange("Hi there", "Hello Alex!"), Exchange("I like jazz", "Great taste.")),
+    )
+    req = LLMRequest(system=SYSTEM, user="Who am I?", prompt="Who am I?", memory=memory)
+    async with running(FakeGemini()) as fake, gemini(fake) as llm:
+        await collect(llm, req)
+    body = fake.requests[0].body
+    assert body["systemInstruction"]["parts"] == [
+        {"text": f"{SYSTEM}\n\nWhat you know about this user:\n- The user's name is Alex."}
+    ]
+    assert [(turn["role"], turn["parts"]) for turn in body["contents"]] == [
+        ("user", [{"text": "Hi there"}]),
+        ("model", [{"text": "Hello Alex!"}]),
+        ("user", [{"text": "I like jazz"}]),
+        ("model", [{"text": "Great taste."}]),
+        ("user", [{"text": "Who am I?"}]),
+    ]
 
 
 async def test_text_only_request_has_one_part() -> None:

@@ -37,6 +37,11 @@ SEND: list[tuple[str, Args, str]] = [
     ("Пожалуйста, напиши Пете сообщение: Привет, как дела?", {"contact": "Пете", "message": "Привет, как дела"}, "Отправляю сообщение Пете."),
     ("можешь отправить смс на номер +7 999 123-45-67 перезвони мне", {"contact": "+79991234567", "message": "перезвони мне"}, "Отправляю сообщение на номер +7 999 123-45-67."),
     ("передай брату, что встреча перенесена", {"contact": "брату", "message": "встреча перенесена"}, "Отправляю сообщение брату."),
+    ("tell Mike I'll call him back", {"contact": "Mike", "message": "I'll call him back"}, "Sending your message to Mike."),
+    ("Tell Anna, dinner is ready.", {"contact": "Anna", "message": "dinner is ready"}, "Sending your message to Anna."),
+    ("text Sarah the meeting moved to 5", {"contact": "Sarah", "message": "the meeting moved to 5"}, "Sending your message to Sarah."),
+    ("tell mom I'm running late, please", {"contact": "mom", "message": "I'm running late"}, "Sending your message to mom."),
+    ("напиши Оле, пожалуйста, что я уже выхожу", {"contact": "Оле", "message": "я уже выхожу"}, "Отправляю сообщение Оле."),
 ]  # fmt: skip
 
 READ: list[tuple[str, Args, str]] = [
@@ -100,6 +105,16 @@ FIXED: list[tuple[str, str, str]] = [
     ("управление подпиской", "manage_subscription", "Открываю управление подпиской."),
     ("отменить подписку", "manage_subscription", "Открываю управление подпиской."),
     ("пожалуйста, отмени мою подписку", "manage_subscription", "Открываю управление подпиской."),
+    ("закрой, пожалуйста, браузер", "close_browser", "Закрываю браузер."),
+    ("close all browser windows", "close_browser", "Closing the browser."),
+    ("close, please, the browser", "close_browser", "Closing the browser."),
+    ("закрой все окна браузера", "close_browser", "Закрываю браузер."),
+    ("открой настройки подписки", "manage_subscription", "Открываю управление подпиской."),
+    ("открой управление подпиской", "manage_subscription", "Открываю управление подпиской."),
+    ("open my subscription settings", "manage_subscription", "Opening your subscription settings."),
+    ("subscribe me to premium", "buy_subscription", "Opening the subscription options."),
+    ("get premium", "buy_subscription", "Opening the subscription options."),
+    ("оформи подписку", "buy_subscription", "Открываю оформление подписки."),
 ]
 
 APPS: list[tuple[str, str, str, str]] = [
@@ -129,6 +144,11 @@ APPS: list[tuple[str, str, str, str]] = [
     ("open cool tool", "open_app", "Cool Tool", "Opening Cool Tool."),
     ("open iTerm", "open_app", "iTerm", "Opening iTerm."),
     ("открой фотошоп", "open_app", "Adobe Photoshop", "Открываю Adobe Photoshop."),
+    ("открой, пожалуйста, терминал", "open_app", "Terminal", "Открываю Terminal."),
+    ("open, please, Safari", "open_app", "Safari", "Opening Safari."),
+    ("Закрой, пожалуйста, Telegram.", "close_app", "Telegram", "Закрываю Telegram."),
+    ("close all windows", None, "", ""),
+    ("закрой, пожалуйста, дверь", None, "", ""),
 ]
 
 NOT_ACTIONS = [
@@ -145,6 +165,14 @@ NOT_ACTIONS = [
     "write a text to explain that gravity is a force",
     "read the messages in this Kafka topic",
     "прочитай сообщение об ошибке и объясни",
+    "tell me about Mike Tyson",
+    "Tell Me About Mike Tyson",
+    "Tell Mike Tyson I said hi",
+    "tell Siri to set a timer",
+    "tell dad jokes to my kids",
+    "tell John's wife I'm here",
+    "tell Mike thanks",
+    "tell a story about dragons",
     # contacts
     "find the number of primes below 100",
     "how do I find a contact on iPhone?",
@@ -169,6 +197,10 @@ NOT_ACTIONS = [
     "подпишись на канал",
     "купить молоко",
     "почему подписка такая дорогая?",
+    "what does premium mean?",
+    "open questions about subscriptions are hard",
+    "subscribe me to the newsletter",
+    "настройки подписки на YouTube не работают",
 ]
 
 CASES: list[tuple[str, str, Args, str]] = (

@@ -18,9 +18,15 @@ import pytest
 from nexy.components import State
 from nexy.config import LocalLLMSettings, ScriptedLLMSettings
 from nexy.memory.hooks import InProcessMemory
-from nexy.providers.llm.base import LLMError, LLMProvider, LLMRequest
+from nexy.providers.llm.base import Exchange, LLMError, LLMProvider, LLMRequest, MemoryContext
 from nexy.providers.llm.intent import IntentFirstLLM
-from nexy.providers.llm.local import LocalLLM, packaged_model_path, sentence_cut
+from nexy.providers.llm.local import (
+    DEFAULT_SYSTEM_PROMPT,
+    LocalLLM,
+    packaged_model_path,
+    sentence_cut,
+)
+from nexy.providers.llm.reply_check import ROLE_MARKERS
 from nexy.providers.llm.scripted import ScriptedLLM
 from nexy.turn.intents import IntentMatcher
 from nexy.turn.prompt import build_request
@@ -30,9 +36,10 @@ HELLO = "Hello, who are you?"
 LONG = "Tell me about the moon."  # runs on to the token cap: about 90 fragments
 
 
-def request(prompt: str, memory: str = "") -> LLMRequest:
+def request(prompt: str, memory: MemoryContext | None = None, hardware_id: str = "") -> LLMRequest:
     """A request shaped as the turn pipeline builds it (a JSON system prompt this model ignores)."""
-    return build_request('Reply with one JSON object: {"text": "..."}', prompt, memory)
+    system = 'Reply with one JSON object: {"text": "..."}'
+    return build_request(system, prompt, memory, hardware_id=hardware_id)
 
 
 async def started(**overrides: Any) -> LocalLLM:
@@ -161,11 +168,11 @@ async def test_streams_fragments_as_they_are_generated(llm: LocalLLM) -> None:
     began = time.perf_counter()
     arrivals: list[float] = []
     fragments: list[str] = []
-    async for fragment in llm.stream(request(HELLO)):
+    async for fragment in llm.stream(request(LONG)):
         arrivals.append(time.perf_counter() - began)
         fragments.append(fragment)
     assert len(fragments) >= 5 and all(fragments)
-    assert "Nexy" in "".join(fragments)
+    assert "moon" in "".join(fragments).lower()
     # The first words arrive while most of the reply is still being generated.
     assert arrivals[0] < 0.5 * arrivals[-1], arrivals
 
@@ -173,15 +180,17 @@ async def test_streams_fragments_as_they_are_generated(llm: LocalLLM) -> None:
 async def test_stops_generating_after_max_sentences(monkeypatch: pytest.MonkeyPatch) -> None:
     llm = await started(max_sentences=1)
     try:
+        assert llm._model is not None
         recorder = Recorder(llm, monkeypatch)
-        fragments = [fragment async for fragment in llm.stream(request(HELLO))]
+        fragments = [fragment async for fragment in llm.stream(request(LONG))]
+        tokens = len(llm._model.tokenize("".join(fragments).encode(), add_bos=False))
     finally:
         await llm.close()
-    text = "".join(fragments)  # measured: "I'm Nexy, a wonderful voice assistant."
-    assert "Nexy" in text and sentence_cut(text + " ", 1) == len(text), text
+    text = "".join(fragments)
+    assert "moon" in text.lower() and sentence_cut(text + " ", 1) == len(text), text
     # The role chunk, the reply's tokens and the one token that showed the sentence had ended:
-    # generation really stopped there (the unlimited reply runs to about 30 tokens).
-    assert recorder.closed == [True] and recorder.chunks[0] <= len(fragments) + 2, recorder.chunks
+    # generation really stopped there (the unlimited reply runs to the 96-token cap).
+    assert recorder.closed == [True] and recorder.chunks[0] <= tokens + 3, recorder.chunks
 
 
 def test_sentence_cut() -> None:
@@ -305,7 +314,9 @@ async def test_event_loop_stays_responsive(llm: LocalLLM) -> None:
 async def test_overlong_memory_is_trimmed_to_fit_the_context() -> None:
     llm = await started(context_tokens=256)
     try:
-        memory = "\n".join(f"- The user once mentioned the number {i}." for i in range(400))
+        facts = tuple(f"The user once mentioned the number {i}." for i in range(400))
+        history = tuple(Exchange(f"Tell me about {i}", f"{i} is a number.") for i in range(6))
+        memory = MemoryContext(facts, history)
         text = "".join([fragment async for fragment in llm.stream(request(SPIDER, memory))])
     finally:
         await llm.close()
@@ -342,7 +353,9 @@ async def test_russian_open_question_gets_the_offline_answer_not_the_model(
     llm: LocalLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     recorder = Recorder(llm, monkeypatch)
-    answer = "".join([f async for f in with_intents(llm).stream(request(JOKE, "- Likes cats."))])
+    answer = "".join(
+        [f async for f in with_intents(llm).stream(request(JOKE, MemoryContext(("Likes cats.",))))]
+    )
     assert answer == OFFLINE_RU
     assert recorder.chunks == []  # the English-only model was never asked
     # What works offline, said in Russian and nothing else.
@@ -371,3 +384,106 @@ async def test_offline_answer_is_configurable_and_can_be_turned_off() -> None:
     finally:
         await custom.close()
         await silent.close()
+
+
+FACTS = ("The user's name is Alex.",)
+HISTORY = (Exchange("Hi there", "Hello Alex!"), Exchange("I like jazz", "Great taste."))
+
+
+async def test_memory_becomes_a_system_message_with_facts_and_real_chat_turns(
+    llm: LocalLLM,
+) -> None:
+    model = llm._model
+    assert model is not None
+    req = request("Who am I?", MemoryContext(FACTS, HISTORY))
+    messages = await llm._call(lambda: llm._fit(model, req))
+    assert messages == [
+        {
+            "role": "system",
+            # The fixed prompt first: its evaluated tokens stay cached whatever the facts are.
+            "content": f"{DEFAULT_SYSTEM_PROMPT}\n\n"
+            "What you know about this user:\n- The user's name is Alex.",
+        },
+        {"role": "user", "content": "Hi there"},
+        {"role": "assistant", "content": "Hello Alex!"},
+        {"role": "user", "content": "I like jazz"},
+        {"role": "assistant", "content": "Great taste."},
+        {"role": "user", "content": "Who am I?"},
+    ]
+
+
+async def test_history_is_whole_newest_exchanges_within_its_token_budget() -> None:
+    llm = await started(history_tokens=60)
+    try:
+        model = llm._model
+        assert model is not None
+        history = tuple(Exchange(f"Question number {i}?", f"Answer number {i}.") for i in range(6))
+        russian = Exchange("Расскажи анекдот", "Без интернета я умею открывать приложения.")
+
+        async def shown(memory: tuple[Exchange, ...], device: str) -> list[str]:
+            req = request("What now?", MemoryContext((), memory), hardware_id=device)
+            messages = await llm._call(lambda: llm._fit(model, req))
+            return [str(m["content"]) for m in messages[1:-1] if m["role"] == "user"]
+
+        newest = await shown(history, "a")
+        assert newest and newest == [f"Question number {i}?" for i in range(6)][-len(newest) :]
+        assert len(newest) < 6
+        # Another script would pull the English-only model into it: left out.
+        assert await shown((*history[:1], russian), "b") == ["Question number 0?"]
+        # While it fits, the window keeps the device's oldest exchange (a cached prefix).
+        first = await shown(history[:1], "c")
+        assert await shown(history[:2], "c") == first + ["Question number 1?"]
+    finally:
+        await llm.close()
+
+
+async def test_no_history_with_a_zero_budget(llm: LocalLLM) -> None:
+    model = llm._model
+    assert model is not None
+    req = request("Who am I?", MemoryContext((), HISTORY))
+    limited = LocalLLM(LocalLLMSettings(history_tokens=0))
+    assert [m["role"] for m in await llm._call(lambda: limited._fit(model, req))] == [
+        "system",
+        "user",
+    ]
+
+
+async def test_the_transcript_format_is_never_spoken(
+    llm: LocalLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = llm._model
+    assert model is not None
+    seen: dict[str, Any] = {}
+
+    def continues_the_transcript(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        seen.update(kwargs)
+        for piece in ["The capital", " is Rome.", "\nUs", "er: What", " else?"]:
+            yield {"choices": [{"delta": {"content": piece}}]}
+
+    monkeypatch.setattr(model, "create_chat_completion", continues_the_transcript)
+    assert await reply(llm, "what is the capital of Italy") == "The capital is Rome."
+    assert set(ROLE_MARKERS) <= set(seen["stop"])  # and llama.cpp stops at them too
+
+
+async def test_an_echo_or_a_reply_in_another_script_is_not_spoken(
+    llm: LocalLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = llm._model
+    assert model is not None
+    replies = iter(
+        [
+            ["What is the capital", " of Italy?", " Rome is."],
+            ["What is the capital", " of Italy?"],
+            ["Без интер", "национы, есть?"],
+        ]
+    )
+
+    def scripted(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        for piece in next(replies):
+            yield {"choices": [{"delta": {"content": piece}}]}
+
+    monkeypatch.setattr(model, "create_chat_completion", scripted)
+    assert await reply(llm, "what is the capital of Italy") == "Rome is."
+    # Nothing at all: the turn then speaks its configured fallback sentence.
+    assert await reply(llm, "what is the capital of Italy") == ""
+    assert await reply(llm, HELLO) == ""

@@ -16,7 +16,14 @@ from pydantic import SecretStr
 
 from nexy.components import Component, State
 from nexy.config import OpenAISettings
-from nexy.providers.llm.base import Image, LLMError, LLMProvider, LLMRequest
+from nexy.providers.llm.base import (
+    Exchange,
+    Image,
+    LLMError,
+    LLMProvider,
+    LLMRequest,
+    MemoryContext,
+)
 from nexy.providers.llm.openai_compat import OpenAICompatLLM
 from tests.fakes.openai_server import BAD_KEY, GOOD_KEY, FakeOpenAI, running
 
@@ -95,6 +102,27 @@ async def test_request_carries_model_settings_system_prompt_and_screenshot() -> 
     prefix, _, data = image["image_url"]["url"].partition(",")
     assert prefix == "data:image/jpeg;base64"
     assert base64.b64decode(data, validate=True) == JPEG
+
+
+async def test_memory_arrives_as_facts_in_the_system_message_and_history_as_turns() -> None:
+    memory = MemoryContext(
+        ("The user's name is Alex.",),
+        (Exchange("Hi there", "Hello Alex!"), Exchange("I like jazz", "Great taste.")),
+    )
+    req = LLMRequest(system=SYSTEM, user="Who am I?", prompt="Who am I?", memory=memory)
+    async with running(FakeOpenAI()) as fake, openai(fake) as llm:
+        await collect(llm, req)
+    assert fake.requests[0].body["messages"] == [
+        {
+            "role": "system",
+            "content": f"{SYSTEM}\n\nWhat you know about this user:\n- The user's name is Alex.",
+        },
+        {"role": "user", "content": "Hi there"},
+        {"role": "assistant", "content": "Hello Alex!"},
+        {"role": "user", "content": "I like jazz"},
+        {"role": "assistant", "content": "Great taste."},
+        {"role": "user", "content": "Who am I?"},
+    ]
 
 
 async def test_text_only_request_sends_plain_content() -> None:

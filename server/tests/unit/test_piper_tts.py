@@ -14,7 +14,7 @@ from nexy.components import ComponentStatus, State
 from nexy.config import PiperSettings
 from nexy.providers.tts.audio import pcm_duration_seconds
 from nexy.providers.tts.base import TTSError, TTSProvider, Voice
-from nexy.providers.tts.piper import PiperTTS
+from nexy.providers.tts.piper import MAX_PHONEMES, PiperTTS, phoneme_pieces
 
 THREE_SENTENCES = (
     "The weather today is sunny and warm. "
@@ -175,3 +175,23 @@ async def test_close_stops_the_engine() -> None:
     assert engine.status() == ComponentStatus(State.DOWN, "closed")
     with pytest.raises(TTSError, match="not started"):
         await collect(engine, "Hello.")
+
+
+def test_a_long_sentence_is_cut_at_word_boundaries_within_the_limit() -> None:
+    words = [list("hɛlo"), list("wɜːld"), list("ə")] * 30
+    sentence = [p for word in words for p in [*word, " "]]
+    pieces = phoneme_pieces(sentence, limit=20)
+    assert all(len(piece) <= 20 for piece in pieces)
+    assert [p for piece in pieces for p in piece] == sentence  # nothing lost or reordered
+    assert all(piece[-1] == " " for piece in pieces[:-1])  # every cut falls between words
+    assert phoneme_pieces(list("a" * 50), limit=20) == [list("a" * 20)] * 2 + [list("a" * 10)]
+
+
+async def test_a_sentence_without_stops_never_holds_the_worker_in_one_inference(
+    piper: PiperTTS,
+) -> None:
+    # 200 words and no full stop: ~1,200 phonemes, which once took one uninterruptible
+    # multi-second inference and grew onnxruntime's arena by over a gigabyte.
+    pieces = [pcm async for pcm in piper.synthesize("word " * 200, Voice("en"))]
+    assert len(pieces) >= 1200 // MAX_PHONEMES
+    assert all(loudness(pcm) > 1000 for pcm in pieces)

@@ -24,10 +24,12 @@ class Counting:
     def __init__(self) -> None:
         self.pieces = 0
         self.closed_early = 0
+        self.texts: list[str] = []
         self._engine = ScriptedTTS(ScriptedTTSSettings())
 
     async def synthesize(self, text: str, voice: Voice) -> AsyncGenerator[bytes, None]:
         finished = False
+        self.texts.append(text)
         try:
             async for pcm in self._engine.synthesize(text, voice):
                 self.pieces += 1
@@ -104,3 +106,22 @@ async def test_a_long_text_does_not_hold_espeak() -> None:
         assert 0.4 < after.duration_sec < 3.0
     finally:
         await engine.close()
+
+
+async def test_a_greeting_is_cleaned_like_a_turn_before_it_is_spoken() -> None:
+    engine = Counting()
+    welcome = speaker(engine)
+    await welcome.speak("Hi! 😀 I am **Nexy**", "", "")
+    silent = await welcome.speak("😀" * 50, "", "")  # nothing left to say after cleaning
+    assert "".join(engine.texts) == "Hi! I am Nexy" and silent.chunks == ()
+
+
+async def test_a_long_greeting_reaches_the_engine_a_sentence_at_a_time() -> None:
+    # The engines serve one request at a time: a whole long text as one request would hold
+    # the voice for seconds while every turn's speech waits behind it.
+    engine = Counting()
+    text = "Welcome back. " * 5 + "word " * 150
+    await speaker(engine).speak(text, "", "en")
+    assert len(engine.texts) >= 7  # five sentences, then 750 characters in pieces
+    assert all(len(part) <= 300 for part in engine.texts)
+    assert "".join(engine.texts).split() == text.split()

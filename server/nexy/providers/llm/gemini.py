@@ -24,7 +24,7 @@ from google.genai import errors, types
 
 from nexy.components import READY, ComponentStatus, State
 from nexy.config import GeminiSettings
-from nexy.providers.llm.base import LLMError, LLMRequest
+from nexy.providers.llm.base import LLMError, LLMRequest, with_facts
 from nexy.providers.secrets import resolve_secret
 
 log = logging.getLogger(__name__)
@@ -58,12 +58,19 @@ def _translate(exc: Exception) -> LLMError:
 
 
 def _contents(request: LLMRequest) -> list[types.Content]:
-    """One user turn: the message text, then the screenshot when there is one."""
+    """Earlier exchanges as user/model turns, then this message and the screenshot if any."""
+    contents: list[types.Content] = []
+    for item in request.memory.history:
+        contents.append(types.Content(role="user", parts=[types.Part.from_text(text=item.user)]))
+        contents.append(
+            types.Content(role="model", parts=[types.Part.from_text(text=item.assistant)])
+        )
     parts = [types.Part.from_text(text=request.user)]
     if request.image is not None:
         image = request.image
         parts.append(types.Part.from_bytes(data=image.data, mime_type=image.mime_type))
-    return [types.Content(role="user", parts=parts)]
+    contents.append(types.Content(role="user", parts=parts))
+    return contents
 
 
 def _text(chunk: types.GenerateContentResponse) -> str:
@@ -258,7 +265,7 @@ class GeminiLLM:
         budget = settings.thinking_budget
         thinking = None if budget is None else types.ThinkingConfig(thinking_budget=budget)
         return types.GenerateContentConfig(
-            system_instruction=request.system or None,
+            system_instruction=with_facts(request.system, request.memory.facts) or None,
             temperature=settings.temperature,
             max_output_tokens=settings.max_output_tokens,
             # Thinking happens before the first word, so every token of it delays first audio.

@@ -7,8 +7,14 @@ a small bounded buffer, and a consumer that goes away (barge-in) stops generatio
 token so the worker moves straight on to the next turn.
 
 The model is too small for the JSON reply format the cloud prompts ask for, so it gets its own
-short plain-text system prompt and only the user message. It speaks English only: a request in
+short plain-text system prompt, the user's facts after it, a few recent exchanges as real chat
+turns and the user message. Its reply is guarded (``ReplyGuard``): an echo of the question, a
+role marker or a reply in the wrong script is never spoken. It speaks English only: a request in
 another language gets a configured honest answer instead of the model's.
+
+llama.cpp reuses the longest prefix the previous turn left in the model's context, so the
+history is chosen to stay a stable prefix: a device keeps showing the same oldest exchange until
+the token budget is full, and only then starts again from its newest exchanges.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,7 +43,8 @@ import llama_cpp  # noqa: E402
 from nexy.components import READY, ComponentStatus, State
 from nexy.config import LocalLLMSettings
 from nexy.providers.handoff import End, Handoff
-from nexy.providers.llm.base import LLMError, LLMRequest, TokenMeter
+from nexy.providers.llm.base import Exchange, LLMError, LLMRequest, TokenMeter, with_facts
+from nexy.providers.llm.reply_check import ROLE_MARKERS, ReplyGuard
 from nexy.providers.tts.voices import detect_language
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,8 @@ DEFAULT_SYSTEM_PROMPT = (
 # requiring the whitespace keeps "3.5" from ending one early while its "." is the newest token.
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)")
 _TEMPLATE_TOKENS = 32  # room for the chat template's role markers around the two messages
+_EXCHANGE_TEMPLATE_TOKENS = 10  # the role markers around one earlier exchange
+_ANCHORED_DEVICES = 1024  # devices whose history start is remembered (least recent forgotten)
 # Tokens handed over but not yet read: plenty for a prompt reader, while a slow one makes
 # generation wait instead of growing memory.
 _BUFFERED_FRAGMENTS = 32
@@ -93,7 +103,7 @@ def sentence_cut(text: str, limit: int) -> int | None:
 class _Turn:
     """One reply in flight; its text fragments leave the worker thread through ``out``."""
 
-    user: str
+    request: LLMRequest
     out: Handoff[str]
     meter: TokenMeter  # the worker fills it before the end of the reply reaches the consumer
 
@@ -109,7 +119,9 @@ class LocalLLM:
         self._system = settings.system_prompt.strip() or DEFAULT_SYSTEM_PROMPT
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-llm")
         self._model: llama_cpp.Llama | None = None  # touched only on the worker thread
-        self._shared_tokens = 0  # the system prompt's tokens, kept cached between turns
+        # Per device, the oldest exchange shown last time (worker thread only): keeping it
+        # keeps the cached prefix.
+        self._anchors: OrderedDict[str, Exchange] = OrderedDict()
         self._status = ComponentStatus(State.DOWN, "loading")
         self._model_name = "local"  # the model file's name once loaded (token usage rows)
         self._closed = False
@@ -166,7 +178,7 @@ class LocalLLM:
             yield unsupported
             return
         # request.system asks cloud models for JSON, which this small model cannot follow.
-        turn = _Turn(request.user, Handoff(_BUFFERED_FRAGMENTS, _STALL_SECONDS), request.meter)
+        turn = _Turn(request, Handoff(_BUFFERED_FRAGMENTS, _STALL_SECONDS), request.meter)
         future = self._submit(turn)
         self._turns.add(turn)
         try:
@@ -213,21 +225,11 @@ class LocalLLM:
                 seed=settings.seed,
                 verbose=False,
             )
-            self._shared_tokens = self._warm_up(model)
+            # A first tiny turn leaves the system prompt evaluated in the context for the next.
+            model.create_chat_completion(self._messages(self._system, [], "Hi"), max_tokens=1)
         except Exception as exc:  # llama.cpp reports a bad file as ValueError, others vary
             raise LLMError(f"cannot load local model {path}: {type(exc).__name__}") from None
         self._model = model
-
-    def _warm_up(self, model: llama_cpp.Llama) -> int:
-        """Worker: two tiny turns; return how many prompt tokens every turn shares."""
-        model.create_chat_completion(self._messages("Hi"), max_tokens=1)
-        first = model.input_ids[: model.n_tokens].tolist()
-        model.create_chat_completion(self._messages("Yes"), max_tokens=1)
-        second = model.input_ids[: model.n_tokens].tolist()
-        shared = 0
-        while shared < min(len(first), len(second)) and first[shared] == second[shared]:
-            shared += 1
-        return shared
 
     def _unload(self) -> None:
         """Worker: free the model's memory now rather than at garbage collection."""
@@ -258,20 +260,19 @@ class LocalLLM:
         model, settings = self._model, self._settings
         if model is None:
             raise LLMError("local model is not started")
-        # Keep only the system prompt's cached state. Reusing more of the previous turn changes
-        # the arithmetic with history, and greedy decoding then picks another word now and then.
-        model.n_tokens = min(model.n_tokens, self._shared_tokens)
         chunks = model.create_chat_completion(
-            self._messages(self._fit(model, turn.user)),
+            self._fit(model, turn.request),
             stream=True,
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             repeat_penalty=settings.repeat_penalty,
             seed=settings.seed,
+            stop=list(ROLE_MARKERS),  # the model continuing the conversation's format
         )
         if not isinstance(chunks, Generator):  # stream=True always yields chunks
             raise LLMError("local model did not stream")
-        text = ""  # what the consumer has been given so far
+        guard = ReplyGuard(turn.request.prompt)
+        sent = ""  # what the consumer has been given so far
         prompt_tokens = generated = 0  # llama.cpp streams one content chunk per sampled token
         try:
             for chunk in chunks:
@@ -282,16 +283,11 @@ class LocalLLM:
                     # At the first token the context holds exactly the evaluated prompt.
                     prompt_tokens = prompt_tokens or model.n_tokens
                     generated += 1
-                piece = content if isinstance(content, str) else ""
-                combined = (text + piece) if text else piece.lstrip()
-                cut = sentence_cut(combined, settings.max_sentences)
-                if cut is not None:
-                    combined = combined[: max(cut, len(text))]
-                if len(combined) > len(text) and not turn.out.deliver(combined[len(text) :]):
-                    return
-                text = combined
-                if cut is not None:
-                    return  # enough sentences: stop generating, not just stop showing
+                sent, done = self._release(turn, sent, guard.push(content or ""))
+                if done or guard.ended:
+                    break
+            if not turn.out.cancelled:
+                self._release(turn, sent, guard.finish())
         finally:
             # Closing the generator ends llama.cpp's decode loop for this turn right away.
             chunks.close()
@@ -300,19 +296,90 @@ class LocalLLM:
             if generated:
                 turn.meter.add(prompt_tokens, generated, self._model_name)
 
-    def _messages(self, user: str) -> list[llama_cpp.ChatCompletionRequestMessage]:
-        return [
-            llama_cpp.ChatCompletionRequestSystemMessage(role="system", content=self._system),
-            llama_cpp.ChatCompletionRequestUserMessage(role="user", content=user),
-        ]
+    def _release(self, turn: _Turn, sent: str, speakable: str) -> tuple[str, bool]:
+        """Worker: hand over what is new, up to the sentence limit; (sent, stop generating)."""
+        cut = sentence_cut(speakable, self._settings.max_sentences)
+        if cut is not None:
+            speakable = speakable[: max(cut, len(sent))]
+        if len(speakable) > len(sent) and not turn.out.deliver(speakable[len(sent) :]):
+            return sent, True
+        return max(sent, speakable, key=len), cut is not None
 
-    def _fit(self, model: llama_cpp.Llama, user: str) -> str:
-        """Worker: keep the tail of ``user`` (where the prompt is) if it overflows the context."""
-        system_tokens = len(model.tokenize(self._system.encode(), add_bos=False))
-        budget = model.n_ctx() - self._settings.max_tokens - system_tokens - _TEMPLATE_TOKENS
-        tokens = model.tokenize(user.encode(), add_bos=False)
-        if len(tokens) <= budget:
-            return user
-        if budget <= 0:
+    def _messages(
+        self, system: str, history: list[Exchange], user: str
+    ) -> list[llama_cpp.ChatCompletionRequestMessage]:
+        messages: list[llama_cpp.ChatCompletionRequestMessage] = [
+            llama_cpp.ChatCompletionRequestSystemMessage(role="system", content=system)
+        ]
+        for item in history:
+            messages.append(
+                llama_cpp.ChatCompletionRequestUserMessage(role="user", content=item.user)
+            )
+            messages.append(
+                llama_cpp.ChatCompletionRequestAssistantMessage(
+                    role="assistant", content=item.assistant
+                )
+            )
+        messages.append(llama_cpp.ChatCompletionRequestUserMessage(role="user", content=user))
+        return messages
+
+    def _fit(
+        self, model: llama_cpp.Llama, request: LLMRequest
+    ) -> list[llama_cpp.ChatCompletionRequestMessage]:
+        """Worker: the messages for ``request`` within the context: the user's words first,
+        then recent exchanges (their own budget), then the newest facts that still fit."""
+
+        def count(text: str) -> int:
+            return len(model.tokenize(text.encode(), add_bos=False))
+
+        room = model.n_ctx() - self._settings.max_tokens - count(self._system) - _TEMPLATE_TOKENS
+        if room <= 0:
             raise LLMError("local model context is too small for its system prompt")
-        return model.detokenize(tokens[-budget:]).decode("utf-8", errors="ignore")
+        tokens = model.tokenize(request.user.encode(), add_bos=False)
+        user = request.user
+        if len(tokens) > room:  # keep the tail, where the question is
+            user = model.detokenize(tokens[-room:]).decode("utf-8", errors="ignore")
+        room -= min(len(tokens), room)
+        history = self._history(request, count, min(room, self._settings.history_tokens))
+        room -= sum(self._cost(item, count) for item in history)
+        facts = list(request.memory.facts)
+        while facts and count(with_facts("", tuple(facts))) > room:
+            facts.pop(0)  # the oldest fact goes first
+        return self._messages(with_facts(self._system, tuple(facts)), history, user)
+
+    def _history(
+        self, request: LLMRequest, count: Callable[[str], int], budget: int
+    ) -> list[Exchange]:
+        """Worker: whole recent exchanges in the request's language within ``budget`` tokens.
+
+        The model speaks English only, so an exchange in another script would only pull it
+        into that language. The window keeps the oldest exchange of the device's last turn
+        while it fits (a stable prefix llama.cpp need not evaluate again); when it no longer
+        does, it restarts from the newest exchanges that fill half the budget.
+        """
+        language = detect_language(request.prompt)
+        usable = [
+            item
+            for item in request.memory.history
+            if detect_language(f"{item.user} {item.assistant}", language) == language
+        ]
+        costs = [self._cost(item, count) for item in usable]
+        anchor = self._anchors.pop(request.hardware_id, None)
+        start = usable.index(anchor) if anchor in usable else None
+        if start is None or sum(costs[start:]) > budget:
+            start, total = len(usable), 0
+            # The newest exchange if it fits at all, then more while they fill half the budget.
+            while start and total + costs[start - 1] <= (
+                budget if start == len(usable) else budget // 2
+            ):
+                start, total = start - 1, total + costs[start - 1]
+        chosen = usable[start:]
+        if chosen and request.hardware_id:
+            self._anchors[request.hardware_id] = chosen[0]
+            while len(self._anchors) > _ANCHORED_DEVICES:
+                self._anchors.popitem(last=False)
+        return chosen
+
+    @staticmethod
+    def _cost(item: Exchange, count: Callable[[str], int]) -> int:
+        return count(item.user) + count(item.assistant) + _EXCHANGE_TEMPLATE_TOKENS

@@ -18,7 +18,7 @@ import aiohttp
 
 from nexy.components import READY, ComponentStatus, State
 from nexy.config import OpenAISettings
-from nexy.providers.llm.base import LLMError, LLMRequest
+from nexy.providers.llm.base import LLMError, LLMRequest, with_facts
 from nexy.providers.secrets import resolve_secret
 
 # Backstops only (the fallback chain enforces the real deadlines): a host that never answers
@@ -209,8 +209,14 @@ class OpenAICompatLLM:
     def _body(self, request: LLMRequest) -> dict[str, Any]:
         settings = self._settings
         messages: list[dict[str, Any]] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
+        system = with_facts(request.system, request.memory.facts)
+        if system:
+            messages.append({"role": "system", "content": system})
+        # Earlier exchanges as real turns: the model answers the last one instead of
+        # continuing a transcript.
+        for item in request.memory.history:
+            messages.append({"role": "user", "content": item.user})
+            messages.append({"role": "assistant", "content": item.assistant})
         messages.append({"role": "user", "content": _user_content(request)})
         return {
             "model": settings.model,

