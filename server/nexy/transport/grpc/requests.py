@@ -175,6 +175,3 @@ def _sniff(raw: bytes) -> str:
             return mime
     raise RequestError("screenshot is not a PNG, JPEG or WebP image")
 
-
-# The device form, under the name the auth interceptor imports.
-canonical_id = canonical_device_id
