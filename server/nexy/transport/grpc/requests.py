@@ -174,4 +174,3 @@ def _sniff(raw: bytes) -> str:
         if raw.startswith(magic):
             return mime
     raise RequestError("screenshot is not a PNG, JPEG or WebP image")
-
