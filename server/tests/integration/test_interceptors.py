@@ -25,6 +25,7 @@ from nexy.transport.grpc.interceptors import hash_device
 from nexy.transport.grpc.server import server_credentials
 from tests.fakes.client import HARDWARE_ID, commit, run_turn
 from tests.fakes.server import Running, make_settings, with_private_storage
+from tests.waiting import eventually
 
 LOGGER = "nexy.transport.grpc.interceptors"
 STREAM = "streaming.StreamingService/StreamAudio"
@@ -82,6 +83,7 @@ async def test_one_log_line_per_rpc_without_raw_device_or_prompt(start_server, c
     async for _ in call:
         pass
     await server.stub.InterruptSession(pb.InterruptRequest(hardware_id=HARDWARE_ID))
+    await eventually(lambda: len(rpc_records(caplog)) == 2)
     (line,) = rpc_records(caplog, STREAM)
     assert line.rpc_code == "OK" and line.request_id == "req-42"
     assert line.duration_ms > 0 and line.device_hash == hash_device(HARDWARE_ID)
@@ -147,6 +149,7 @@ async def test_auth_guards_nexy_rpcs_but_not_health_or_reflection(start_server, 
     )
     names = [s.name async for r in listing for s in r.list_services_response.service]
     assert "streaming.StreamingService" in names
+    await eventually(lambda: len(rpc_records(caplog, STREAM)) == 3)
     codes = [record.rpc_code for record in rpc_records(caplog, STREAM)]
     assert codes == ["UNAUTHENTICATED", "UNAUTHENTICATED", "OK"]
     assert all(TOKEN not in record.getMessage() for record in caplog.records)
@@ -168,6 +171,7 @@ async def test_handler_bug_is_internal_with_a_generic_message(start_server, capl
     streamed = await run_turn(server.stub, commit("hi"))
     assert streamed.code == grpc.StatusCode.INTERNAL
     assert streamed.details == "internal server error"
+    await eventually(lambda: len(rpc_records(caplog)) == 2)
     (line,) = rpc_records(caplog, "streaming.StreamingService/ReportUsage")
     assert line.rpc_code == "INTERNAL" and line.error_type == "RuntimeError"
     assert line.levelno == logging.ERROR

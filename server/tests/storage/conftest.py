@@ -14,7 +14,7 @@ import itertools
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,10 +128,3 @@ async def database(backend: Backend) -> AsyncIterator[Database]:
 @pytest.fixture
 def repository(database: Database) -> Repository:
     return Repository(database)
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait until the predicate holds; fail after the timeout."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)

@@ -21,8 +21,9 @@ from nexy.storage.spool import read_dead
 from nexy.storage.verdict import Verdict, classify
 from nexy.usage import UsageRecord
 from tests.fakes.tcp_proxy import OutageProxy
-from tests.storage.conftest import POSTGRES_URL, RUN_TAG, Backend, _postgres, eventually
+from tests.storage.conftest import POSTGRES_URL, RUN_TAG, Backend, _postgres
 from tests.storage.conftest import require_postgres as _require_postgres
+from tests.waiting import eventually
 
 FAST = {"retry_initial": 0.01, "retry_max": 0.04}
 

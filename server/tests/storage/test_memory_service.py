@@ -24,7 +24,7 @@ from nexy.providers.llm.base import LLMRequest, MemoryContext
 from nexy.storage import DeviceMemory, Exchange, Outbox, Repository, UpdateMemory
 from nexy.storage.ops import decode_op, encode_op
 from nexy.turn.intents import IntentMatcher
-from tests.storage.conftest import eventually
+from tests.waiting import eventually
 
 FAST = {"retry_initial": 0.01, "retry_max": 0.04}
 T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)

@@ -25,7 +25,8 @@ from nexy.storage import (
 )
 from nexy.storage.spool import SpoolInUseError
 from nexy.usage import UsageRecord
-from tests.storage.conftest import Backend, eventually
+from tests.storage.conftest import Backend
+from tests.waiting import eventually
 
 FAST = {"retry_initial": 0.01, "retry_max": 0.04}
 

@@ -8,7 +8,7 @@ import aiohttp
 
 from nexy.components import State
 from tests.fakes.client import commit, run_turn
-from tests.storage.conftest import eventually
+from tests.waiting import eventually
 
 
 async def _ready_status(port: int) -> int:
