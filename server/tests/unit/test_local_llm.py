@@ -26,6 +26,7 @@ from nexy.providers.llm.local import (
     packaged_model_path,
     sentence_cut,
 )
+from nexy.providers.llm.local_context import LocalContext
 from nexy.providers.llm.reply_check import ROLE_MARKERS
 from nexy.providers.llm.scripted import ScriptedLLM
 from nexy.turn.intents import IntentMatcher
@@ -68,7 +69,7 @@ class Recorder:
         self.closed: list[bool] = []
         model = llm._model
         assert model is not None
-        original = model.create_chat_completion
+        original = model.create_completion
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             index = len(self.chunks)
@@ -85,7 +86,7 @@ class Recorder:
 
             return generate()
 
-        monkeypatch.setattr(model, "create_chat_completion", counted)
+        monkeypatch.setattr(model, "create_completion", counted)
 
 
 def test_satisfies_the_provider_protocol() -> None:
@@ -332,7 +333,7 @@ async def test_model_failures_become_short_llm_errors(
     def broken(*args: Any, **kwargs: Any) -> NoReturn:
         raise RuntimeError("llama_decode failed at /src/llama.cpp:1234")
 
-    monkeypatch.setattr(model, "create_chat_completion", broken)
+    monkeypatch.setattr(model, "create_completion", broken)
     with pytest.raises(LLMError) as caught:
         await reply(llm, SPIDER)
     assert str(caught.value) == "local model failed: RuntimeError"
@@ -393,10 +394,10 @@ HISTORY = (Exchange("Hi there", "Hello Alex!"), Exchange("I like jazz", "Great t
 async def test_memory_becomes_a_system_message_with_facts_and_real_chat_turns(
     llm: LocalLLM,
 ) -> None:
-    model = llm._model
-    assert model is not None
+    context = llm._context
+    assert context is not None
     req = request("Who am I?", MemoryContext(FACTS, HISTORY))
-    messages = await llm._call(lambda: llm._fit(model, req))
+    messages = await llm._call(lambda: context.messages(req))
     assert messages == [
         {
             "role": "system",
@@ -415,24 +416,21 @@ async def test_memory_becomes_a_system_message_with_facts_and_real_chat_turns(
 async def test_history_is_whole_newest_exchanges_within_its_token_budget() -> None:
     llm = await started(history_tokens=60)
     try:
-        model = llm._model
-        assert model is not None
+        context = llm._context
+        assert context is not None
         history = tuple(Exchange(f"Question number {i}?", f"Answer number {i}.") for i in range(6))
         russian = Exchange("Расскажи анекдот", "Без интернета я умею открывать приложения.")
 
-        async def shown(memory: tuple[Exchange, ...], device: str) -> list[str]:
-            req = request("What now?", MemoryContext((), memory), hardware_id=device)
-            messages = await llm._call(lambda: llm._fit(model, req))
+        async def shown(memory: tuple[Exchange, ...]) -> list[str]:
+            req = request("What now?", MemoryContext((), memory))
+            messages = await llm._call(lambda: context.messages(req))
             return [str(m["content"]) for m in messages[1:-1] if m["role"] == "user"]
 
-        newest = await shown(history, "a")
+        newest = await shown(history)
         assert newest and newest == [f"Question number {i}?" for i in range(6)][-len(newest) :]
         assert len(newest) < 6
         # Another script would pull the English-only model into it: left out.
-        assert await shown((*history[:1], russian), "b") == ["Question number 0?"]
-        # While it fits, the window keeps the device's oldest exchange (a cached prefix).
-        first = await shown(history[:1], "c")
-        assert await shown(history[:2], "c") == first + ["Question number 1?"]
+        assert await shown((*history[:1], russian)) == ["Question number 0?"]
     finally:
         await llm.close()
 
@@ -441,11 +439,47 @@ async def test_no_history_with_a_zero_budget(llm: LocalLLM) -> None:
     model = llm._model
     assert model is not None
     req = request("Who am I?", MemoryContext((), HISTORY))
-    limited = LocalLLM(LocalLLMSettings(history_tokens=0))
-    assert [m["role"] for m in await llm._call(lambda: limited._fit(model, req))] == [
+    limited = LocalContext(model, DEFAULT_SYSTEM_PROMPT, LocalLLMSettings(history_tokens=0))
+    assert [m["role"] for m in await llm._call(lambda: limited.messages(req))] == [
         "system",
         "user",
     ]
+
+
+async def test_a_sliding_window_evaluates_only_the_newest_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The oldest exchange leaving the window must not cost an evaluation of the history."""
+    llm = await started(history_tokens=120)
+    evaluated: list[int] = []  # tokens per llama.cpp evaluation call, this turn
+    slid: list[int] = []  # turns whose window dropped an exchange the previous turn showed
+    try:
+        model, context = llm._model, llm._context
+        assert model is not None and context is not None
+        original = model.eval
+
+        def counted(tokens: Any) -> None:
+            evaluated.append(len(tokens))
+            original(tokens)
+
+        monkeypatch.setattr(model, "eval", counted)
+        talk: list[Exchange] = []
+        shown_before: list[str] = []
+        for turn in range(8):
+            question = f"Name one animal whose name starts with the letter {'BCDFGHKL'[turn]}."
+            req = request(question, MemoryContext((), tuple(talk)))
+            shown = [str(m["content"]) for m in await llm._call(lambda r=req: context.messages(r))]
+            evaluated.clear()
+            answer = "".join([f async for f in llm.stream(req)])
+            if shown_before and shown_before[1] not in shown:
+                slid.append(turn)
+                # Only the end of the last reply and the new question, not the history again.
+                assert evaluated[0] < 40, (turn, evaluated)
+            shown_before = shown
+            talk.append(Exchange(question, answer))
+    finally:
+        await llm.close()
+    assert len(slid) >= 2, slid  # the window really slid, more than once
 
 
 async def test_the_transcript_format_is_never_spoken(
@@ -458,9 +492,9 @@ async def test_the_transcript_format_is_never_spoken(
     def continues_the_transcript(*args: Any, **kwargs: Any) -> Iterator[Any]:
         seen.update(kwargs)
         for piece in ["The capital", " is Rome.", "\nUs", "er: What", " else?"]:
-            yield {"choices": [{"delta": {"content": piece}}]}
+            yield {"choices": [{"text": piece}]}
 
-    monkeypatch.setattr(model, "create_chat_completion", continues_the_transcript)
+    monkeypatch.setattr(model, "create_completion", continues_the_transcript)
     assert await reply(llm, "what is the capital of Italy") == "The capital is Rome."
     assert set(ROLE_MARKERS) <= set(seen["stop"])  # and llama.cpp stops at them too
 
@@ -480,9 +514,9 @@ async def test_an_echo_or_a_reply_in_another_script_is_not_spoken(
 
     def scripted(*args: Any, **kwargs: Any) -> Iterator[Any]:
         for piece in next(replies):
-            yield {"choices": [{"delta": {"content": piece}}]}
+            yield {"choices": [{"text": piece}]}
 
-    monkeypatch.setattr(model, "create_chat_completion", scripted)
+    monkeypatch.setattr(model, "create_completion", scripted)
     assert await reply(llm, "what is the capital of Italy") == "Rome is."
     # Nothing at all: the turn then speaks its configured fallback sentence.
     assert await reply(llm, "what is the capital of Italy") == ""

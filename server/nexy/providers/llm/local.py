@@ -12,9 +12,8 @@ turns and the user message. Its reply is guarded (``ReplyGuard``): an echo of th
 role marker or a reply in the wrong script is never spoken. It speaks English only: a request in
 another language gets a configured honest answer instead of the model's.
 
-llama.cpp reuses the longest prefix the previous turn left in the model's context, so the
-history is chosen to stay a stable prefix: a device keeps showing the same oldest exchange until
-the token budget is full, and only then starts again from its newest exchanges.
+``local_context`` chooses what the model reads and renders it into tokens; ``kv_reuse`` lines the
+evaluated context up with them, so a sliding window of exchanges costs only the newest words.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ import os
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,7 +41,9 @@ import llama_cpp  # noqa: E402
 from nexy.components import READY, ComponentStatus, State
 from nexy.config import LocalLLMSettings
 from nexy.providers.handoff import End, Handoff
-from nexy.providers.llm.base import Exchange, LLMError, LLMRequest, TokenMeter, with_facts
+from nexy.providers.llm.base import LLMError, LLMRequest, TokenMeter
+from nexy.providers.llm.kv_reuse import reuse_context
+from nexy.providers.llm.local_context import LocalContext, chat_messages
 from nexy.providers.llm.reply_check import ROLE_MARKERS, ReplyGuard
 from nexy.providers.tts.voices import detect_language
 
@@ -58,9 +58,6 @@ DEFAULT_SYSTEM_PROMPT = (
 # A sentence ends at a run of terminators (plus closing quotes/brackets) followed by whitespace:
 # requiring the whitespace keeps "3.5" from ending one early while its "." is the newest token.
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)")
-_TEMPLATE_TOKENS = 32  # room for the chat template's role markers around the two messages
-_EXCHANGE_TEMPLATE_TOKENS = 10  # the role markers around one earlier exchange
-_ANCHORED_DEVICES = 1024  # devices whose history start is remembered (least recent forgotten)
 # Tokens handed over but not yet read: plenty for a prompt reader, while a slow one makes
 # generation wait instead of growing memory.
 _BUFFERED_FRAGMENTS = 32
@@ -119,9 +116,7 @@ class LocalLLM:
         self._system = settings.system_prompt.strip() or DEFAULT_SYSTEM_PROMPT
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-llm")
         self._model: llama_cpp.Llama | None = None  # touched only on the worker thread
-        # Per device, the oldest exchange shown last time (worker thread only): keeping it
-        # keeps the cached prefix.
-        self._anchors: OrderedDict[str, Exchange] = OrderedDict()
+        self._context: LocalContext | None = None  # likewise
         self._status = ComponentStatus(State.DOWN, "loading")
         self._model_name = "local"  # the model file's name once loaded (token usage rows)
         self._closed = False
@@ -225,17 +220,19 @@ class LocalLLM:
                 seed=settings.seed,
                 verbose=False,
             )
+            context = LocalContext(model, self._system, settings)
             # A first tiny turn leaves the system prompt evaluated in the context for the next.
-            model.create_chat_completion(self._messages(self._system, [], "Hi"), max_tokens=1)
+            warmup = context.prompt(chat_messages(self._system, [], "Hi"))
+            model.create_completion(warmup.tokens, max_tokens=1)
         except Exception as exc:  # llama.cpp reports a bad file as ValueError, others vary
             raise LLMError(f"cannot load local model {path}: {type(exc).__name__}") from None
-        self._model = model
+        self._model, self._context = model, context
 
     def _unload(self) -> None:
         """Worker: free the model's memory now rather than at garbage collection."""
         if self._model is not None:
             self._model.close()
-            self._model = None
+            self._model = self._context = None
 
     def _run(self, turn: _Turn) -> None:
         """Worker: generate one turn; always ends its queue, whatever happens."""
@@ -257,33 +254,30 @@ class LocalLLM:
 
     def _generate(self, turn: _Turn) -> None:
         """Worker: stream tokens to ``turn`` until the reply ends, is cut, or is cancelled."""
-        model, settings = self._model, self._settings
-        if model is None:
+        model, context, settings = self._model, self._context, self._settings
+        if model is None or context is None:
             raise LLMError("local model is not started")
-        chunks = model.create_chat_completion(
-            self._fit(model, turn.request),
+        prompt = context.prompt(context.messages(turn.request))
+        reuse_context(model, prompt.tokens)
+        chunks = model.create_completion(
+            prompt.tokens,
             stream=True,
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             repeat_penalty=settings.repeat_penalty,
             seed=settings.seed,
-            stop=list(ROLE_MARKERS),  # the model continuing the conversation's format
+            # The template's end of turn, and the model continuing the conversation's format.
+            stop=[*prompt.stop, *ROLE_MARKERS],
         )
         if not isinstance(chunks, Generator):  # stream=True always yields chunks
             raise LLMError("local model did not stream")
         guard = ReplyGuard(turn.request.prompt)
         sent = ""  # what the consumer has been given so far
-        prompt_tokens = generated = 0  # llama.cpp streams one content chunk per sampled token
         try:
             for chunk in chunks:
                 if turn.out.cancelled:
                     return
-                content = chunk["choices"][0]["delta"].get("content")
-                if isinstance(content, str):
-                    # At the first token the context holds exactly the evaluated prompt.
-                    prompt_tokens = prompt_tokens or model.n_tokens
-                    generated += 1
-                sent, done = self._release(turn, sent, guard.push(content or ""))
+                sent, done = self._release(turn, sent, guard.push(chunk["choices"][0]["text"]))
                 if done or guard.ended:
                     break
             if not turn.out.cancelled:
@@ -292,9 +286,11 @@ class LocalLLM:
             # Closing the generator ends llama.cpp's decode loop for this turn right away.
             chunks.close()
             # Counted before the reply's end is handed over, so the turn reading the meter after
-            # the stream sees them (the system prompt's cached tokens count as input too).
-            if generated:
-                turn.meter.add(prompt_tokens, generated, self._model_name)
+            # the stream sees them (the system prompt's cached tokens count as input too). The
+            # context now holds the prompt and every sampled token but the last.
+            generated = model.n_tokens - len(prompt.tokens) + 1
+            if generated > 0:
+                turn.meter.add(len(prompt.tokens), generated, self._model_name)
 
     def _release(self, turn: _Turn, sent: str, speakable: str) -> tuple[str, bool]:
         """Worker: hand over what is new, up to the sentence limit; (sent, stop generating)."""
@@ -304,82 +300,3 @@ class LocalLLM:
         if len(speakable) > len(sent) and not turn.out.deliver(speakable[len(sent) :]):
             return sent, True
         return max(sent, speakable, key=len), cut is not None
-
-    def _messages(
-        self, system: str, history: list[Exchange], user: str
-    ) -> list[llama_cpp.ChatCompletionRequestMessage]:
-        messages: list[llama_cpp.ChatCompletionRequestMessage] = [
-            llama_cpp.ChatCompletionRequestSystemMessage(role="system", content=system)
-        ]
-        for item in history:
-            messages.append(
-                llama_cpp.ChatCompletionRequestUserMessage(role="user", content=item.user)
-            )
-            messages.append(
-                llama_cpp.ChatCompletionRequestAssistantMessage(
-                    role="assistant", content=item.assistant
-                )
-            )
-        messages.append(llama_cpp.ChatCompletionRequestUserMessage(role="user", content=user))
-        return messages
-
-    def _fit(
-        self, model: llama_cpp.Llama, request: LLMRequest
-    ) -> list[llama_cpp.ChatCompletionRequestMessage]:
-        """Worker: the messages for ``request`` within the context: the user's words first,
-        then recent exchanges (their own budget), then the newest facts that still fit."""
-
-        def count(text: str) -> int:
-            return len(model.tokenize(text.encode(), add_bos=False))
-
-        room = model.n_ctx() - self._settings.max_tokens - count(self._system) - _TEMPLATE_TOKENS
-        if room <= 0:
-            raise LLMError("local model context is too small for its system prompt")
-        tokens = model.tokenize(request.user.encode(), add_bos=False)
-        user = request.user
-        if len(tokens) > room:  # keep the tail, where the question is
-            user = model.detokenize(tokens[-room:]).decode("utf-8", errors="ignore")
-        room -= min(len(tokens), room)
-        history = self._history(request, count, min(room, self._settings.history_tokens))
-        room -= sum(self._cost(item, count) for item in history)
-        facts = list(request.memory.facts)
-        while facts and count(with_facts("", tuple(facts))) > room:
-            facts.pop(0)  # the oldest fact goes first
-        return self._messages(with_facts(self._system, tuple(facts)), history, user)
-
-    def _history(
-        self, request: LLMRequest, count: Callable[[str], int], budget: int
-    ) -> list[Exchange]:
-        """Worker: whole recent exchanges in the request's language within ``budget`` tokens.
-
-        The model speaks English only, so an exchange in another script would only pull it
-        into that language. The window keeps the oldest exchange of the device's last turn
-        while it fits (a stable prefix llama.cpp need not evaluate again); when it no longer
-        does, it restarts from the newest exchanges that fill half the budget.
-        """
-        language = detect_language(request.prompt)
-        usable = [
-            item
-            for item in request.memory.history
-            if detect_language(f"{item.user} {item.assistant}", language) == language
-        ]
-        costs = [self._cost(item, count) for item in usable]
-        anchor = self._anchors.pop(request.hardware_id, None)
-        start = usable.index(anchor) if anchor in usable else None
-        if start is None or sum(costs[start:]) > budget:
-            start, total = len(usable), 0
-            # The newest exchange if it fits at all, then more while they fill half the budget.
-            while start and total + costs[start - 1] <= (
-                budget if start == len(usable) else budget // 2
-            ):
-                start, total = start - 1, total + costs[start - 1]
-        chosen = usable[start:]
-        if chosen and request.hardware_id:
-            self._anchors[request.hardware_id] = chosen[0]
-            while len(self._anchors) > _ANCHORED_DEVICES:
-                self._anchors.popitem(last=False)
-        return chosen
-
-    @staticmethod
-    def _cost(item: Exchange, count: Callable[[str], int]) -> int:
-        return count(item.user) + count(item.assistant) + _EXCHANGE_TEMPLATE_TOKENS
