@@ -27,8 +27,9 @@ from nexy.providers.resilience import ProviderStats
 from nexy.providers.tts.base import TTSProvider
 from nexy.providers.tts.chain import FallbackTTS
 from nexy.storage import Database, Outbox, Repository
-from nexy.transport.grpc.server import GrpcServer
+from nexy.transport.grpc.server import GrpcServer, rpc_limit
 from nexy.transport.grpc.servicer import StreamingServicer
+from nexy.transport.http.playground import Playground, playground_enabled, playground_routes
 from nexy.transport.http.routes import HttpContext, build_http_app
 from nexy.transport.http.slow_clients import KEEPALIVE_SECONDS, GuardedSite
 from nexy.turn.actions import ActionPolicy
@@ -154,7 +155,7 @@ class NexyApp:
             sample_rate=settings.tts.sample_rate,
             chunk_ms=settings.tts.chunk_ms,
         )
-        servicer = StreamingServicer(
+        servicer = self.servicer = StreamingServicer(
             limits=limits,
             runner=self.runner,
             tracker=self.tracker,
@@ -166,7 +167,12 @@ class NexyApp:
             metrics=self.metrics,
         )
         self.grpc = GrpcServer(
-            settings.server, servicer, metrics=self.metrics, auth=settings.auth, tls=settings.tls
+            settings.server,
+            servicer,
+            metrics=self.metrics,
+            auth=settings.auth,
+            tls=settings.tls,
+            max_concurrent_rpcs=rpc_limit(settings.limits),
         )
         advertised = (
             "max_concurrent_turns",
@@ -285,13 +291,18 @@ class NexyApp:
         )
 
     async def _listen(self, host: str, grpc_port: int | None, http_port: int | None) -> None:
-        """Bind gRPC, then HTTP (with its slow-client guard); name the update feed."""
+        """Bind gRPC, then HTTP (slow-client guard, playground if on); name the update feed."""
         server = self.settings.server
         self.grpc_port = await self.grpc.start(
             host, server.grpc_port if grpc_port is None else grpc_port
         )
+        http_app = build_http_app(self.http_context)
+        if playground_enabled(server.playground, host):
+            playground = Playground(self.servicer, self.memory, self.settings, host)
+            http_app.add_routes(playground_routes(playground))
+            self.http_context.playground = True
         self._http_runner = web.AppRunner(
-            build_http_app(self.http_context), access_log=None, keepalive_timeout=KEEPALIVE_SECONDS
+            http_app, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS
         )
         await self._http_runner.setup()
         tls = _http_tls(self.settings)

@@ -10,8 +10,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from nexy.client_cli import CLIENT_COMMANDS, add_client_commands, run_client_command
 from nexy.config import Settings
 from nexy.config_loading import ConfigError, load_settings, masked_dump
+from nexy.providers.prerequisites import provider_problems
 from nexy.updates.release import add_release_commands, run_release_command
 
 
@@ -33,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", help="YAML config file (or NEXY_CONFIG)")
     _storage_commands(commands)
     add_release_commands(commands)
+    add_client_commands(commands)
     return parser
 
 
@@ -66,6 +69,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in CLIENT_COMMANDS:  # clients of a running server: no server settings
+        return run_client_command(args)
     try:
         settings = load_settings(args.config, overrides=_overrides(args))
     except ConfigError as exc:
@@ -74,9 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         if args.config_command == "show":
             print(json.dumps(masked_dump(settings), indent=2, ensure_ascii=False))
-        else:
-            print("configuration is valid")
-        return 0
+            return 0
+        return _check(settings)
     if args.command == "release":
         return run_release_command(args, settings.updates)
     if args.command in ("db", "data"):
@@ -84,6 +88,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_data_command(args, settings)
     return _serve(settings)
+
+
+def _check(settings: Settings) -> int:
+    """`config check`: valid values, and every configured provider has what it needs to start."""
+    problems = provider_problems(settings)
+    if problems:
+        print("nexy-server: provider prerequisites are missing:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    print("configuration is valid")
+    return 0
 
 
 def _serve(settings: Settings) -> int:

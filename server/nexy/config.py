@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -29,10 +29,29 @@ class ServerSettings(_Section):
     http_request_timeout_seconds: float = Field(
         10.0, gt=0, description="an HTTP request's headers must arrive within this"
     )
+    playground: Literal["auto", "on", "off"] = Field(
+        "auto", description="the web playground at /playground; auto = only on a loopback host"
+    )
+
+    @field_validator("playground", mode="before")
+    @classmethod
+    def _yaml_switch(cls, value: object) -> object:
+        # YAML 1.1 reads a bare on/off as a boolean.
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
 
 
 class LimitsSettings(_Section):
-    max_concurrent_turns: int = Field(300, ge=1, description="turns running at once per replica")
+    # Sized from what one replica's event loop can stream (docs/SCALING.md, "Overload"): more
+    # turns than that slow every listener and make the excess wait instead of being refused.
+    max_concurrent_turns: int = Field(80, ge=1, description="turns running at once per replica")
+    max_concurrent_rpcs: int = Field(
+        0,
+        ge=0,
+        description="calls of any kind in flight per replica; gRPC refuses the next one at once "
+        "with RESOURCE_EXHAUSTED; 0 = max_concurrent_turns + 32 (room for short calls)",
+    )
     max_prompt_chars: int = Field(8000, ge=1)
     max_screenshot_bytes: int = Field(10 * 1024 * 1024, ge=1, description="decoded size")
     collect_ttl_seconds: float = Field(60.0, gt=0)
@@ -70,6 +89,16 @@ class LimitsSettings(_Section):
         60.0, gt=0, description="token-bucket refill rate per device (ReportUsage)"
     )
     usage_burst: int = Field(20, ge=1, description="ReportUsage token-bucket size per device")
+
+    @model_validator(mode="after")
+    def _room_for_turns(self) -> LimitsSettings:
+        # At or below the turn limit, gRPC's own cap would refuse turns before admission could
+        # and leave no room for the short calls (COLLECT, interrupts) of the turns it serves.
+        if self.max_concurrent_rpcs and self.max_concurrent_rpcs <= self.max_concurrent_turns:
+            raise ValueError(
+                "max_concurrent_rpcs must be 0 (automatic) or above max_concurrent_turns"
+            )
+        return self
 
 
 class ScriptedLLMSettings(_Section):
@@ -227,6 +256,9 @@ class TurnSettings(_Section):
     segment_target_chars: int = Field(120, ge=20)
     segment_max_chars: int = Field(300, ge=40)
     segment_queue: int = Field(4, ge=1, description="segments waiting for TTS")
+    synthesis_slots: int = Field(
+        8, ge=1, description="utterances of one turn synthesizing or being sent at once"
+    )
     fallback_text: str = "Sorry, I have no answer to that right now."
     apology_text: str = "Sorry, something went wrong. Please try again."
     on_providers_down: Literal["speak", "error"] = "speak"

@@ -106,12 +106,16 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+def env_name(dotted: str) -> str:
+    """The variable that sets a key: ``llm.gemini.api_key`` → ``NEXY_LLM__GEMINI__API_KEY``."""
+    return ENV_PREFIX + "__".join(part.upper() for part in dotted.split("."))
+
+
 def _describe(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         key = ".".join(str(part) for part in err["loc"])
-        env_name = ENV_PREFIX + "__".join(str(part).upper() for part in err["loc"])
-        lines.append(f"{key} ({env_name}): {err['msg']}")
+        lines.append(f"{key} ({env_name(key)}): {err['msg']}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 

@@ -153,7 +153,7 @@ class _ProviderCollector(Collector):
         )
         up = GaugeMetricFamily(
             "nexy_provider_available",
-            "1 when the provider may be called (breaker not open)",
+            "1 when the provider may be called (not tripped, not down)",
             labels=["kind", "provider"],
         )
         for kind, members in self._source().items():
@@ -161,5 +161,5 @@ class _ProviderCollector(Collector):
                 labels = [kind, stats.name]
                 calls.add_metric(labels, stats.calls)
                 failures.add_metric(labels, stats.failures)
-                up.add_metric(labels, 0.0 if stats.state in ("open", "down") else 1.0)
+                up.add_metric(labels, 1.0 if stats.available else 0.0)
         yield from (calls, failures, up)

@@ -13,7 +13,9 @@ _VERSION_FILE = Path(__file__).resolve().parents[2] / "VERSION"
 @dataclass(frozen=True, slots=True)
 class VersionInfo:
     version: str  # e.g. "0.1.0.1": what every surface reports as latest_version
-    build: str  # the last dotted part: Sparkle's build number
+    # The full version too, as the reference server reports it: its monitoring requires
+    # /health's latest_build == latest_version. Dotted numbers, so Sparkle can compare it.
+    build: str
 
 
 @cache
@@ -23,4 +25,4 @@ def version_info() -> VersionInfo:
         version = _VERSION_FILE.read_text(encoding="utf-8").strip()
     else:
         version = metadata.version("nexy-server")
-    return VersionInfo(version=version, build=version.rsplit(".", 1)[-1])
+    return VersionInfo(version=version, build=version)

@@ -18,14 +18,12 @@ import sys
 import time
 from pathlib import Path
 
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
 import grpc
+from benchlib import Turn, exit_code, run_turn, running_server, turn_failed, write_section
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the nexy package
-
-from benchlib import Turn, run_turn, running_server, write_section  # noqa: E402
-
-from nexy.transport.grpc import streaming_pb2 as pb  # noqa: E402
-from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc  # noqa: E402
+from nexy.transport.grpc import streaming_pb2 as pb
+from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
 
 
 async def welcome_first_chunk(
@@ -43,7 +41,8 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f}"
 
 
-async def measure(rounds: int) -> str:
+async def measure(rounds: int) -> tuple[str, list[Turn]]:
+    """The report, and every turn it timed (the greetings raise when they fail)."""
     server = running_server({}, ready_timeout=120)
     async with server as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pb_grpc.StreamingServiceStub(channel)
@@ -57,7 +56,8 @@ async def measure(rounds: int) -> str:
         started = time.perf_counter()
         concurrent = await asyncio.gather(*(run_turn(stub, q) for q in questions))
         wall = time.perf_counter() - started
-    return report(hello, safari, cold, cached, full, concurrent, wall)
+    text = report(hello, safari, cold, cached, full, concurrent, wall)
+    return text, [*hello, *safari, *concurrent]
 
 
 def report(
@@ -72,7 +72,7 @@ def report(
     def median_first(turns: list[Turn]) -> float:
         return statistics.median(t.first_audio or float("inf") for t in turns)
 
-    ok = sum(t.ended == "end_message" and t.first_audio is not None for t in concurrent)
+    ok = sum(not turn_failed(t) for t in concurrent)
     return "\n".join(
         [
             "| measure | median ms | runs | note |",
@@ -100,11 +100,11 @@ def main() -> int:
         "--write", type=Path, help="replace the bench_embedded section of this file"
     )
     args = parser.parse_args()
-    text = asyncio.run(measure(args.rounds))
+    text, turns = asyncio.run(measure(args.rounds))
     print(text)
     if args.write:
         write_section(args.write, text, name="bench_embedded")
-    return 0
+    return exit_code(sum(map(turn_failed, turns)), len(turns))
 
 
 if __name__ == "__main__":

@@ -25,15 +25,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
 import grpc
 import psutil
+from benchlib import exit_code, free_port, write_section
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the nexy package
-
-from benchlib import free_port, write_section  # noqa: E402
-
-from nexy.transport.grpc import streaming_pb2 as pb  # noqa: E402
-from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc  # noqa: E402
+from nexy.transport.grpc import streaming_pb2 as pb
+from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
 
 SAMPLES = 4800  # 100 ms at 48 kHz: one full wire chunk
 MESSAGE = pb.StreamResponse(
@@ -78,7 +76,9 @@ async def _read_streams(port: int, streams: int) -> int:
         request = pb.StreamRequest(prompt="floor", hardware_id="bench-floor", session_id="s")
 
         async def one() -> int:
-            return sum([1 async for response in stub.StreamAudio(request) if response.audio_chunk])
+            # HasField: a message-typed field reads as truthy even when unset (the end message).
+            stream = stub.StreamAudio(request)
+            return sum([1 async for response in stream if response.HasField("audio_chunk")])
 
         return sum(await asyncio.gather(*(one() for _ in range(streams))))
 
@@ -163,7 +163,9 @@ def main() -> int:
     print(text)
     if args.write is not None:
         write_section(args.write, text, "bench_grpc_floor")
-    return 0
+    # Every stream must deliver every message; fewer means streams broke off early.
+    expected = args.streams * args.messages
+    return exit_code(expected - writes.messages, expected, "audio messages")
 
 
 if __name__ == "__main__":

@@ -25,17 +25,16 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the nexy package
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
+from benchlib import exit_code, write_section
 
-from benchlib import write_section  # noqa: E402
-
-from nexy.components import Component  # noqa: E402
-from nexy.config import Settings  # noqa: E402
-from nexy.events import AudioChunk, TurnEnd, TurnError, TurnEvent  # noqa: E402
-from nexy.providers.factory import build_llm_chain, build_tts  # noqa: E402
-from nexy.turn.actions import ActionPolicy  # noqa: E402
-from nexy.turn.prompt import system_prompt  # noqa: E402
-from nexy.turn.runner import TurnRequest, TurnRunner  # noqa: E402
+from nexy.components import Component
+from nexy.config import Settings
+from nexy.events import AudioChunk, TurnEnd, TurnError, TurnEvent
+from nexy.providers.factory import build_llm_chain, build_tts
+from nexy.turn.actions import ActionPolicy
+from nexy.turn.prompt import system_prompt
+from nexy.turn.runner import TurnRequest, TurnRunner
 
 REPLY = (
     "Sure. Here is a longer answer that keeps going for a while, so the stream has plenty of "
@@ -43,8 +42,8 @@ REPLY = (
 )
 
 
-async def measure(turns_at_once: int, seconds: float, factor: float) -> tuple[int, int, float]:
-    """(turns, chunks, CPU seconds) for ``turns_at_once`` closed-loop turn runners."""
+async def measure(turns_at_once: int, seconds: float, factor: float) -> tuple[int, int, float, int]:
+    """(turns, chunks, CPU seconds, failed turns) for ``turns_at_once`` closed-loop runners."""
     settings = Settings(
         llm={
             "provider": "scripted",
@@ -71,7 +70,7 @@ async def measure(turns_at_once: int, seconds: float, factor: float) -> tuple[in
         tts_settings=settings.tts,
     )
     deadline = time.monotonic() + seconds
-    counts = {"turns": 0, "chunks": 0}
+    counts = {"turns": 0, "chunks": 0, "failed": 0}
 
     async def listener(index: int) -> None:
         while time.monotonic() < deadline:
@@ -82,10 +81,11 @@ async def measure(turns_at_once: int, seconds: float, factor: float) -> tuple[in
                 counts["chunks"] += isinstance(event, AudioChunk)
             await turn
             counts["turns"] += 1
+            counts["failed"] += isinstance(event, TurnError)
 
     began = time.process_time()
     await asyncio.gather(*(listener(i) for i in range(turns_at_once)))
-    return counts["turns"], counts["chunks"], time.process_time() - began
+    return counts["turns"], counts["chunks"], time.process_time() - began, counts["failed"]
 
 
 def main() -> int:
@@ -97,7 +97,7 @@ def main() -> int:
     args = parser.parse_args()
     if not (1 <= args.turns_at_once <= 1000 and 0 < args.seconds <= 600):
         parser.error("--turns-at-once must be 1..1000 and --seconds 0..600")
-    turns, chunks, cpu = asyncio.run(
+    turns, chunks, cpu, failed = asyncio.run(
         measure(args.turns_at_once, args.seconds, args.tts_realtime_factor)
     )
     per_chunk = cpu / max(chunks, 1) * 1e6
@@ -119,7 +119,7 @@ def main() -> int:
     if args.write is not None:
         name = "bench_pipeline_paced" if args.tts_realtime_factor > 0 else "bench_pipeline_bulk"
         write_section(args.write, text, name)
-    return 0
+    return exit_code(failed, turns)
 
 
 if __name__ == "__main__":

@@ -24,19 +24,17 @@ import sys
 import time
 from pathlib import Path
 
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
 import grpc
+from benchlib import Tally, percentile, run_turn, running_server, write_section
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the nexy package
-
-from benchlib import percentile, run_turn, running_server, write_section  # noqa: E402
-
-from nexy.config import ScriptedLLMSettings, ScriptedTTSSettings  # noqa: E402
-from nexy.providers.llm.base import LLMRequest  # noqa: E402
-from nexy.providers.llm.scripted import ScriptedLLM  # noqa: E402
-from nexy.providers.tts.base import Voice  # noqa: E402
-from nexy.providers.tts.scripted import ScriptedTTS, scripted_duration  # noqa: E402
-from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc  # noqa: E402
-from nexy.turn.segment import SentenceSegmenter  # noqa: E402
+from nexy.config import ScriptedLLMSettings, ScriptedTTSSettings
+from nexy.providers.llm.base import LLMRequest
+from nexy.providers.llm.scripted import ScriptedLLM
+from nexy.providers.tts.base import Voice
+from nexy.providers.tts.scripted import ScriptedTTS, scripted_duration
+from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
+from nexy.turn.segment import SentenceSegmenter
 
 FIRST_TOKEN_MS = 50.0
 FIRST_CHUNK_MS = 20.0
@@ -50,8 +48,10 @@ SIX_SENTENCES = (
 )
 
 
-async def added_latency(concurrency: int, duration: float) -> list[float]:
-    """Closed loop: `concurrency` clients issue turns back to back for `duration` seconds."""
+async def added_latency(concurrency: int, duration: float, tally: Tally) -> list[float]:
+    """Closed loop: `concurrency` clients issue turns back to back for `duration` seconds.
+
+    Failed turns are counted in ``tally`` and left out of the latencies."""
     env = {
         "NEXY_LLM__PROVIDER": "scripted",
         "NEXY_TTS__PROVIDER": "scripted",
@@ -67,7 +67,7 @@ async def added_latency(concurrency: int, duration: float) -> list[float]:
     added: list[float] = []
     async with running_server(env) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
         stub = pb_grpc.StreamingServiceStub(ch)
-        await run_turn(stub, "warm up")
+        tally.add(await run_turn(stub, "warm up"))
         stop_at = time.monotonic() + duration
 
         async def client() -> None:
@@ -76,15 +76,14 @@ async def added_latency(concurrency: int, duration: float) -> list[float]:
                 if time.monotonic() >= stop_at:
                     return
                 timing = await run_turn(stub, "what is the answer?")
-                if timing.first_audio is None:
-                    raise RuntimeError(f"a turn ended without audio ({timing.ended})")
-                added.append(timing.first_audio - floor)
+                if tally.add(timing) and timing.first_audio is not None:
+                    added.append(timing.first_audio - floor)
 
         await asyncio.gather(*(client() for _ in range(concurrency)))
     return added
 
 
-async def pipelining(rounds: int) -> tuple[float, float, float, float]:
+async def pipelining(rounds: int, tally: Tally) -> tuple[float, float, float, float]:
     """(pipelined total, LLM alone, TTS alone, sequential total) in seconds, medians."""
     llm_settings = ScriptedLLMSettings(
         reply=f'{{"text": "{SIX_SENTENCES}"}}',
@@ -111,9 +110,11 @@ async def pipelining(rounds: int) -> tuple[float, float, float, float]:
     pipelined: list[float] = []
     async with running_server(env) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
         stub = pb_grpc.StreamingServiceStub(ch)
-        await run_turn(stub, "warm up")
+        tally.add(await run_turn(stub, "warm up"))
         for _ in range(rounds):
-            pipelined.append((await run_turn(stub, "weather?")).total)
+            turn = await run_turn(stub, "weather?")
+            if tally.add(turn):
+                pipelined.append(turn.total)
     llm_times, tts_times = [], []
     for _ in range(rounds):
         llm_times.append((await _llm_alone(llm_settings))[0])
@@ -176,10 +177,10 @@ def report(lat1: list[float], lat50: list[float], pipe: tuple[float, float, floa
     )
 
 
-async def main_async(args: argparse.Namespace) -> str:
-    lat1 = await added_latency(1, args.duration)
-    lat50 = await added_latency(50, args.duration)
-    pipe = await pipelining(args.rounds)
+async def main_async(args: argparse.Namespace, tally: Tally) -> str:
+    lat1 = await added_latency(1, args.duration, tally)
+    lat50 = await added_latency(50, args.duration, tally)
+    pipe = await pipelining(args.rounds, tally)
     return report(lat1, lat50, pipe)
 
 
@@ -189,11 +190,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="turns for the pipelining median")
     parser.add_argument("--write", type=Path, help="replace the bench_turn section of this file")
     args = parser.parse_args()
-    text = asyncio.run(main_async(args))
+    tally = Tally()
+    text = asyncio.run(main_async(args, tally))
     print(text)
     if args.write:
         write_section(args.write, text)
-    return 0
+    return tally.exit_code()
 
 
 if __name__ == "__main__":

@@ -57,6 +57,9 @@ async def _wait_ready(http_port: int, process: subprocess.Popen[bytes], limit_s:
 
 
 def percentile(values: list[float], pct: float) -> float:
+    """Nearest rank; NaN when nothing was measured (all failed), so the report still prints."""
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
     return ordered[index]
@@ -82,6 +85,41 @@ class Turn:
     text: str
     action: str
     ended: str
+
+
+def turn_failed(turn: Turn) -> bool:
+    """Whether a turn went wrong: it ended in an error, was cut off, or said nothing."""
+    return turn.ended != "end_message" or turn.first_audio is None
+
+
+def exit_code(failed: int, total: int, what: str = "turns") -> int:
+    """The benchmark's exit status: 0 when nothing failed, else 1 with one line on stderr.
+
+    Numbers measured over failed turns look fine and mean nothing, so a run with any failure
+    must not pass for a good one in CI or a shell loop.
+    """
+    if not failed:
+        return 0
+    print(f"{failed} of {total} {what} failed", file=sys.stderr)
+    return 1
+
+
+@dataclass
+class Tally:
+    """How many turns a benchmark ran and how many failed: its exit status."""
+
+    turns: int = 0
+    failed: int = 0
+
+    def add(self, turn: Turn) -> bool:
+        """Count ``turn``; True when it went well (only such turns may be measured)."""
+        bad = turn_failed(turn)
+        self.turns += 1
+        self.failed += bad
+        return not bad
+
+    def exit_code(self) -> int:
+        return exit_code(self.failed, self.turns)
 
 
 async def run_turn(
@@ -148,6 +186,9 @@ async def running_server_process(
     full_env = {
         **os.environ,
         "NEXY_LOGGING__LEVEL": "WARNING",
+        # Benchmarks run their concurrent turns over one channel, i.e. one connection: the
+        # per-connection cap (4) would refuse most of them and measure admission instead.
+        "NEXY_LIMITS__MAX_TURNS_PER_CONNECTION": "0",
         "NEXY_STORAGE__URL": f"sqlite+aiosqlite:///{data}/nexy.db",
         "NEXY_STORAGE__OUTBOX_PATH": f"{data}/outbox.db",
         **env,

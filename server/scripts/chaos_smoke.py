@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
 
-from nexy.toolkit.chaos import run_chaos  # noqa: E402
-from nexy.toolkit.cli import add_http_port, http_of, run_script  # noqa: E402
-from nexy.toolkit.connection import Target  # noqa: E402
-from nexy.toolkit.results import Report  # noqa: E402
+from nexy.toolkit.chaos import run_chaos
+from nexy.toolkit.cli import add_http_port, http_of, run_script
+from nexy.toolkit.connection import Target
+from nexy.toolkit.lang import say
+from nexy.toolkit.results import Report
 
 
 async def _suite(args: argparse.Namespace, where: Target, report: Report) -> None:
@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         _suite,
         argv=argv,
         configure=lambda parser: add_http_port(parser, "/health and /status"),
-        success="Сервер пережил хаос: все проверки прошли успешно",
+        success=say(
+            "The server survived the chaos: all checks passed",
+            "Сервер пережил хаос: все проверки прошли успешно",
+        ),
     )
 
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
 
-from nexy.toolkit.cli import run_script  # noqa: E402
-from nexy.toolkit.connection import DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, Target  # noqa: E402
-from nexy.toolkit.health import http_precheck, run_health  # noqa: E402
-from nexy.toolkit.results import Report  # noqa: E402
+from nexy.toolkit.cli import run_script
+from nexy.toolkit.connection import DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, Target
+from nexy.toolkit.health import http_precheck, run_health
+from nexy.toolkit.results import Report
 
 
 def _options(parser: argparse.ArgumentParser) -> None:

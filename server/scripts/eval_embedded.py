@@ -23,15 +23,14 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
+from benchlib import write_section
 
-from benchlib import write_section  # noqa: E402
-
-from nexy.config import LimitsSettings  # noqa: E402
-from nexy.toolkit.cli import grpc_precheck, run_script  # noqa: E402
-from nexy.toolkit.connection import Target, target  # noqa: E402
-from nexy.toolkit.eval_embedded import Progress, Score, load_eval_set, run_eval  # noqa: E402
-from nexy.toolkit.eval_report import (  # noqa: E402
+from nexy.config import LimitsSettings
+from nexy.toolkit.cli import grpc_precheck, run_script
+from nexy.toolkit.connection import Target, target
+from nexy.toolkit.eval_embedded import Progress, Score, load_eval_set, run_eval
+from nexy.toolkit.eval_report import (
     Summary,
     failure_lines,
     family_table,
@@ -39,9 +38,10 @@ from nexy.toolkit.eval_report import (  # noqa: E402
     headline,
     markdown,
 )
-from nexy.toolkit.fuzz_launch import EMBEDDED_ENV  # noqa: E402
-from nexy.toolkit.local_server import local_server  # noqa: E402
-from nexy.toolkit.results import Check, Report  # noqa: E402
+from nexy.toolkit.fuzz_launch import EMBEDDED_ENV
+from nexy.toolkit.lang import say
+from nexy.toolkit.local_server import local_server
+from nexy.toolkit.results import Check, Report
 
 _LIMITS = LimitsSettings()
 # The launched server gets production per-device limits, not the smoke's tight ones: a
@@ -91,7 +91,13 @@ def _progress(report: Report) -> Progress:
 async def _suite(args: argparse.Namespace, where: Target, report: Report) -> None:
     eval_set = load_eval_set(args.set)
     async with _server(args, where) as live:
-        report.step(f"Оценка: {len(eval_set.cases)} запросов на {live.address}")
+        count = len(eval_set.cases)
+        report.step(
+            say(
+                f"Evaluation: {count} requests against {live.address}",
+                f"Оценка: {count} запросов на {live.address}",
+            )
+        )
         run = await run_eval(live, eval_set, _progress(report))
     summary = Summary.of(run)
     for line in ["", *family_table(run.scores), "", *headline(summary), ""]:
@@ -111,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         argv=argv,
         configure=_configure,
         precheck=_precheck,
-        success="Встроенный ассистент достиг всех целей оценки",
+        success=say(
+            "The embedded assistant met every evaluation goal",
+            "Встроенный ассистент достиг всех целей оценки",
+        ),
     )
 
 

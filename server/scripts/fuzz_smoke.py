@@ -20,15 +20,15 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
 
-from nexy.toolkit.cli import add_http_port, grpc_precheck, http_of, run_script  # noqa: E402
-from nexy.toolkit.connection import Target, http_get, target  # noqa: E402
-from nexy.toolkit.fuzz import FuzzOptions, run_fuzz  # noqa: E402
-from nexy.toolkit.fuzz_launch import KINDS, POSTGRES_URL, launched  # noqa: E402
-from nexy.toolkit.results import Check, Report, failed, passed  # noqa: E402
+from nexy.toolkit.cli import add_http_port, grpc_precheck, http_of, run_script
+from nexy.toolkit.connection import Target, http_get, target
+from nexy.toolkit.fuzz import FuzzOptions, run_fuzz
+from nexy.toolkit.fuzz_launch import KINDS, POSTGRES_URL, launched
+from nexy.toolkit.lang import say
+from nexy.toolkit.results import Check, Report, failed, passed
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +57,11 @@ def _loopback(host: str) -> bool:
 
 async def _precheck(args: argparse.Namespace, where: Target) -> Check | None:
     if not _loopback(where.host):
-        return failed("fuzz.loopback", f"{where.host}: the fuzz runs against loopback only")
+        detail = say(
+            f"{where.host}: the fuzz runs against loopback only",
+            f"{where.host}: fuzz запускается только против loopback",
+        )
+        return failed("fuzz.loopback", detail)
     return None if args.launch else await grpc_precheck(args, where)
 
 
@@ -86,7 +90,14 @@ async def _fuzz(args: argparse.Namespace, where: Target, http: Target, pid: int 
         print(line, flush=True)
     if result.failures:
         return failed("fuzz", f"Fuzz: {'; '.join(result.failures)}")
-    return passed("fuzz", f"Fuzz: {result.tally.requests} hostile requests, nothing bad")
+    count = result.tally.requests
+    return passed(
+        "fuzz",
+        say(
+            f"Fuzz: {count} hostile requests, nothing bad",
+            f"Fuzz: {count} враждебных запросов, ничего плохого",
+        ),
+    )
 
 
 async def _suite(args: argparse.Namespace, where: Target, report: Report) -> None:
@@ -107,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         argv=argv,
         configure=_configure,
         precheck=_precheck,
-        success="Fuzz: сервер выдержал все враждебные запросы",
+        success=say(
+            "Fuzz: the server withstood every hostile request",
+            "Fuzz: сервер выдержал все враждебные запросы",
+        ),
     )
 
 

@@ -15,12 +15,12 @@ failed, 2 usage error or unreachable.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
 
-from nexy.toolkit.cli import run_script  # noqa: E402
-from nexy.toolkit.contract import run_contract  # noqa: E402
+from nexy.toolkit.cli import run_script
+from nexy.toolkit.contract import run_contract
+from nexy.toolkit.lang import say
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         __doc__ or "",
         lambda args, where, report: run_contract(where, report),
         argv=argv,
-        success="Контракт соблюдается: все проверки прошли успешно",
+        success=say(
+            "The contract holds: all checks passed",
+            "Контракт соблюдается: все проверки прошли успешно",
+        ),
     )
 
 

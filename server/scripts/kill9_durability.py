@@ -17,11 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the nexy package
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
+from benchlib import write_section
 
-from benchlib import write_section  # noqa: E402
-
-from nexy.toolkit.durability import Report, run  # noqa: E402
+from nexy.toolkit.durability import Report, run
 
 
 def _section(report: Report, turns: int) -> str:

@@ -7,6 +7,20 @@ from pathlib import Path
 from typing import Any
 
 
+def _refusals(s: dict[str, Any]) -> list[str]:
+    """The line on callers beyond capacity: how many, refused by whom, and how fast."""
+    refused = s.get("refused_ms") or {}
+    if not refused.get("n"):
+        return []
+    who = ", ".join(f"{k or '(no text)'} {v}" for k, v in s["refused_by_detail"].items())
+    return [
+        f"Refused (RESOURCE_EXHAUSTED): {refused['n']} ({who}); time to the refusal p50 "
+        f"{refused['p50']:.1f} ms, p95 {refused['p95']:.1f} ms, p99 {refused['p99']:.1f} ms, "
+        f"max {refused['max']:.1f} ms.",
+        "",
+    ]
+
+
 def report(data: dict[str, Any]) -> str:
     """The markdown written to the terminal and to the load_test section."""
     s, cfg, srv = data["summary"], data["config"], data["server_metrics"]
@@ -65,6 +79,7 @@ def report(data: dict[str, Any]) -> str:
         f"{num(s['turns_per_s'], '.1f')} turns/s; outcomes: "
         + ", ".join(f"{k} {v}" for k, v in s["by_status"].items()),
         "",
+        *_refusals(s),
         "| per turn (OK turns), ms | n | p50 | p95 | p99 | max |",
         "|---|---|---|---|---|---|",
         row("time to first text", s["first_text_ms"]),

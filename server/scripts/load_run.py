@@ -15,7 +15,7 @@ from load_monitor import RunState, Sample, monitor
 from load_results import collect
 from load_samplers import LoopLag, ProcessProbe, fetch_metrics
 from load_target import Target, grpc_address
-from load_turns import timed_turn
+from load_turns import REFUSED, timed_turn
 
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
 
@@ -55,8 +55,11 @@ async def client_loop(
         state.record(result)
         if result.status == "CANCELLED_BY_TEST":
             return
-        if not result.ok:
-            # A refusing server answers instantly; without a pause the loop would only spin.
+        if result.status == REFUSED:
+            # Told to retry shortly, as a person would: jittered, so refusals do not come in waves.
+            await asyncio.sleep(random.uniform(0.5, 1.5) * args.retry_pause)
+        elif not result.ok:
+            # A failing server answers instantly; without a pause the loop would only spin.
             await asyncio.sleep(0.2)
 
 

@@ -19,12 +19,17 @@ event-loop lag, and prints one progress line.
 TTS at 0.05 real time, 50 clients), RSS read at rest after ``--warmup-turns`` and again at rest
 at the end, plus the slope of RSS against turns under load.
 
+The spawned server's limits are out of the way unless ``--server-env`` sets one: with
+``--server-env NEXY_LIMITS__MAX_CONCURRENT_TURNS=80`` the clients beyond it are refused, wait
+``--retry-pause`` s and try again, and the report adds how many were refused, by which refusal,
+and how long each waited for its ``RESOURCE_EXHAUSTED`` (docs/SCALING.md, "Overload").
+
 The report (stdout, and ``--write FILE`` into its ``load_test`` / ``load_test_rss`` section) has
 p50/p95/p99 of each measure, errors by status, RSS start/end/max, CPU per turn, the server's own
 view from ``/metrics``, and the moments when many streams stalled at once (whole-server pauses).
 ``--json`` keeps every number, the per-second series and every turn; ``--chart`` draws the run.
-Exit status: 0 if every turn ended normally with audio, 1 if any did not, 2 if the run could not
-start.
+Exit status: 0 if every turn ended normally with audio, 1 if any did not (a refusal counts), 2 if
+the run could not start.
 
 Safety: only loopback targets (127.0.0.0/8, ::1, localhost) are accepted, and concurrency, turns
 and duration have hard caps; after the deadline no turn starts, and turns still running after a
@@ -40,13 +45,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the nexy package
-
-from benchlib import write_section  # noqa: E402
-from load_report import render_chart, report  # noqa: E402
-from load_results import finite  # noqa: E402
-from load_run import run_load  # noqa: E402
-from load_target import acquire_target, pacing_of, parse_target  # noqa: E402
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
+from benchlib import write_section
+from load_report import render_chart, report
+from load_results import finite
+from load_run import run_load
+from load_target import acquire_target, pacing_of, parse_target
 
 # Hard caps: whatever the flags say, a run cannot become a runaway.
 CAP_CONCURRENCY = 2000
@@ -100,6 +104,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         help="seconds over which clients start (default 5, about one turn, so the load is "
         "steady rather than in waves; 1 in --rss-turns mode)",
+    )
+    parser.add_argument(
+        "--retry-pause",
+        type=float,
+        default=1.0,
+        help="seconds (±50 %%) a client refused with RESOURCE_EXHAUSTED waits before its next "
+        "turn; the spawned server refuses only with --server-env NEXY_LIMITS__MAX_CONCURRENT_TURNS",
     )
     parser.add_argument(
         "--gap-limit-ms",
@@ -166,6 +177,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parse_target(args.target)  # refuse a non-loopback target before anything starts
         except ValueError as exc:
             problems.append(str(exc))
+    if args.retry_pause < 0:
+        problems.append("--retry-pause must be >= 0")
     if args.channels < 0:
         problems.append("--channels must be >= 0")
     if args.target is None and (args.http_port or args.pid):

@@ -51,6 +51,9 @@ class TurnResult:
         return self.status == "OK"
 
 
+REFUSED = "RESOURCE_EXHAUSTED"  # the status of a turn the server had no room for
+
+
 def _chunk_seconds(chunk: pb.AudioChunk) -> float:
     """Playback length of one audio chunk (16-bit PCM, as the server sends)."""
     # The proto carries the dtype; anything else than int16 would be a contract change, so only
@@ -114,10 +117,10 @@ async def timed_turn(
                 status = "OK"
                 break
             elif kind == "error_message":
+                # Read on to the status that follows: it says why (RESOURCE_EXHAUSTED = refused).
                 status, detail = "ERROR_MESSAGE", response.error_message[:200]
-                break
     except grpc.aio.AioRpcError as exc:
-        status, detail = exc.code().name, (exc.details() or "")[:200]
+        status, detail = exc.code().name, (exc.details() or detail)[:200]
     except asyncio.CancelledError:
         # The drain deadline cancelled this turn: record it so that nothing silently vanishes.
         status = "CANCELLED_BY_TEST"
@@ -189,6 +192,11 @@ def summarize_turns(results: list[TurnResult], gap_limit: float) -> dict[str, An
         "stall_ms": distribution_ms([r.stall for r in ok]),
         "turns_with_stall": sum(1 for r in ok if r.stall > 0.0005),
         "turn_total_ms": distribution_ms([r.total for r in ok]),
+        # Refused turns: how long a caller beyond capacity waited for its RESOURCE_EXHAUSTED.
+        "refused_ms": distribution_ms([r.total for r in results if r.status == REFUSED]),
+        "refused_by_detail": dict(
+            Counter(r.detail.split(":")[0] for r in results if r.status == REFUSED).most_common()
+        ),
         "audio_seconds_mean": (sum(r.audio_seconds for r in ok) / len(ok)) if ok else None,
         "chunks_mean": (sum(r.chunks for r in ok) / len(ok)) if ok else None,
     }

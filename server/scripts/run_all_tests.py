@@ -20,12 +20,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
+
+from nexy.toolkit.lang import say
+from nexy.toolkit.local_server import LocalServer, local_server
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "server" / "scripts"
 TESTS = ROOT / "server" / "tests"
-sys.path.insert(0, str(ROOT / "server"))  # the toolkit, also from a checkout without install
-
-from nexy.toolkit.local_server import LocalServer, local_server  # noqa: E402
 
 PYTEST_LEVELS = ("unit", "storage", "integration", "e2e")
 LEVELS = (*PYTEST_LEVELS, "smoke")
@@ -68,7 +70,9 @@ class LevelResult:
 
     @property
     def verdict(self) -> str:
-        return {0: "passed", 5: "no tests"}.get(self.code, "FAILED")
+        if self.code == 0:
+            return say("passed", "успешно")
+        return say("no tests", "нет тестов") if self.code == 5 else say("FAILED", "ОШИБКА")
 
 
 def run_level(level: str, extra: list[str]) -> LevelResult:
@@ -100,9 +104,12 @@ def run_smoke() -> list[LevelResult]:
     started = time.perf_counter()
     try:
         with local_server(cwd=ROOT) as server:
+            ports = f"gRPC 127.0.0.1:{server.grpc_port}, HTTP 127.0.0.1:{server.http_port}"
             print(
-                f"local server: gRPC 127.0.0.1:{server.grpc_port}, "
-                f"HTTP 127.0.0.1:{server.http_port}, data {server.data}",
+                say(
+                    f"local server: {ports}, data {server.data}",
+                    f"локальный сервер: {ports}, данные {server.data}",
+                ),
                 flush=True,
             )
             results = [_run_script(name, kind, server) for name, kind in SMOKE_SCRIPTS]
@@ -121,8 +128,14 @@ def _print_server_problems(server: LocalServer) -> None:
         for line in server.log_tail(100_000).splitlines()
         if " WARNING " in line or " ERROR " in line or "Traceback" in line
     ]
-    print("\n--- server log: warnings and errors ---", flush=True)
-    print("\n".join(lines[-30:]) or "(none)", flush=True)
+    print(
+        say(
+            "\n--- server log: warnings and errors ---",
+            "\n--- журнал сервера: предупреждения и ошибки ---",
+        ),
+        flush=True,
+    )
+    print("\n".join(lines[-30:]) or say("(none)", "(нет)"), flush=True)
 
 
 def _run_script(name: str, kind: str, server: LocalServer) -> LevelResult:
@@ -133,14 +146,21 @@ def _run_script(name: str, kind: str, server: LocalServer) -> LevelResult:
             smoke_command(name, kind, server), cwd=ROOT, timeout=SCRIPT_TIMEOUT_S
         )
     except subprocess.TimeoutExpired:
-        print(f"{name}: no result within {SCRIPT_TIMEOUT_S} s", flush=True)
+        print(
+            say(
+                f"{name}: no result within {SCRIPT_TIMEOUT_S} s",
+                f"{name}: нет результата за {SCRIPT_TIMEOUT_S} с",
+            ),
+            flush=True,
+        )
         code = 1
     return LevelResult(f"smoke/{name}", code, time.perf_counter() - started)
 
 
 def summary(results: list[LevelResult]) -> str:
     width = max([12, *(len(r.level) + 1 for r in results)])
-    lines = [f"{'level':<{width}} {'result':<10} {'seconds':>8}", "-" * (width + 20)]
+    head = (say("level", "уровень"), say("result", "итог"), say("seconds", "секунд"))
+    lines = [f"{head[0]:<{width}} {head[1]:<10} {head[2]:>8}", "-" * (width + 20)]
     lines += [f"{r.level:<{width}} {r.verdict:<10} {r.seconds:>8.1f}" for r in results]
     return "\n".join(lines)
 
@@ -159,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_level(level, args.pytest_args))
     print("\n" + summary(results))
     failed = [r.level for r in results if r.code != 0]
-    print("\nall levels passed" if not failed else f"\nfailed: {', '.join(failed)}")
+    listed = ", ".join(failed)
+    if failed:
+        print(say(f"\nfailed: {listed}", f"\nне прошли: {listed}"))
+    else:
+        print(say("\nall levels passed", "\nвсе уровни пройдены"))
     return 1 if failed else 0
 
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
 
-from nexy.toolkit.cli import grpc_precheck, run_script  # noqa: E402
-from nexy.toolkit.connection import Target  # noqa: E402
-from nexy.toolkit.results import Check, Report, failed, verdict  # noqa: E402
-from nexy.toolkit.slow_readers import ADMITTED_GOAL, SlowOptions, run_slow_readers  # noqa: E402
+from nexy.toolkit.cli import grpc_precheck, run_script
+from nexy.toolkit.connection import Target
+from nexy.toolkit.lang import say
+from nexy.toolkit.results import Check, Report, failed, verdict
+from nexy.toolkit.slow_readers import ADMITTED_GOAL, SlowOptions, run_slow_readers
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
@@ -37,7 +37,11 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 async def _precheck(args: argparse.Namespace, where: Target) -> Check | None:
     if where.host not in LOOPBACK:
-        return failed("slow.loopback", f"{where.host}: slow readers run against loopback only")
+        detail = say(
+            f"{where.host}: slow readers run against loopback only",
+            f"{where.host}: медленные читатели запускаются только против loopback",
+        )
+        return failed("slow.loopback", detail)
     return await grpc_precheck(args, where)
 
 
@@ -52,13 +56,24 @@ async def _check(args: argparse.Namespace, where: Target) -> Check:
     return verdict(
         "slow.admitted",
         result.admitted_share >= args.goal,
-        f"Хороший клиент обслужен рядом с {args.streams} медленными потоками: {share}",
-        f"Хороший клиент обслужен лишь в {share} ходов (цель {args.goal:.0%})",
+        say(
+            f"The good client was served next to {args.streams} slow streams: {share}",
+            f"Хороший клиент обслужен рядом с {args.streams} медленными потоками: {share}",
+        ),
+        say(
+            f"The good client was served in only {share} of turns (goal {args.goal:.0%})",
+            f"Хороший клиент обслужен лишь в {share} ходов (цель {args.goal:.0%})",
+        ),
     )
 
 
 async def _suite(args: argparse.Namespace, where: Target, report: Report) -> None:
-    report.step(f"{args.streams} медленных читателей и {args.good} ходов хорошего клиента")
+    report.step(
+        say(
+            f"{args.streams} slow readers and {args.good} turns of a good client",
+            f"{args.streams} медленных читателей и {args.good} ходов хорошего клиента",
+        )
+    )
     await report.run("slow.admitted", _check(args, where))
 
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
 
-from nexy.toolkit.backpressure import run_backpressure  # noqa: E402
-from nexy.toolkit.cli import add_http_port, http_of, run_script  # noqa: E402
-from nexy.toolkit.connection import Target  # noqa: E402
-from nexy.toolkit.results import Report  # noqa: E402
+from nexy.toolkit.backpressure import run_backpressure
+from nexy.toolkit.cli import add_http_port, http_of, run_script
+from nexy.toolkit.connection import Target
+from nexy.toolkit.lang import say
+from nexy.toolkit.results import Report
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         _suite,
         argv=argv,
         configure=_options,
-        success="Все проверки backpressure прошли успешно",
+        success=say("All backpressure checks passed", "Все проверки backpressure прошли успешно"),
     )
 
 

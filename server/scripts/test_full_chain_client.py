@@ -14,12 +14,12 @@ ALREADY_EXISTS and leaves the first turn alone; a new session_id works. Exit cod
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
 
-from nexy.toolkit.cli import run_script  # noqa: E402
-from nexy.toolkit.pipeline import run_chain  # noqa: E402
+from nexy.toolkit.cli import run_script
+from nexy.toolkit.lang import say
+from nexy.toolkit.pipeline import run_chain
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         __doc__ or "",
         lambda args, where, report: run_chain(where, report),
         argv=argv,
-        success="Вся цепочка до клиента работает",
+        success=say("The whole chain to the client works", "Вся цепочка до клиента работает"),
     )
 
 

@@ -13,12 +13,12 @@ error or unreachable.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
 
-from nexy.toolkit.cli import run_script  # noqa: E402
-from nexy.toolkit.pipeline import run_pipeline  # noqa: E402
+from nexy.toolkit.cli import run_script
+from nexy.toolkit.lang import say
+from nexy.toolkit.pipeline import run_pipeline
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         __doc__ or "",
         lambda args, where, report: run_pipeline(where, report),
         argv=argv,
-        success="Все E2E-проверки пайплайна прошли успешно",
+        success=say("All pipeline E2E checks passed", "Все E2E-проверки пайплайна прошли успешно"),
     )
 
 

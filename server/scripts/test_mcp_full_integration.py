@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
 
-from nexy.toolkit.actions import run_actions, run_actions_offline  # noqa: E402
-from nexy.toolkit.cli import grpc_precheck, run_script  # noqa: E402
-from nexy.toolkit.connection import Target  # noqa: E402
-from nexy.toolkit.results import Check, Report  # noqa: E402
+from nexy.toolkit.actions import run_actions, run_actions_offline
+from nexy.toolkit.cli import grpc_precheck, run_script
+from nexy.toolkit.connection import Target
+from nexy.toolkit.lang import say
+from nexy.toolkit.results import Check, Report
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         argv=argv,
         configure=_options,
         precheck=_precheck,
-        success="Все проверки MCP-интеграции прошли успешно",
+        success=say(
+            "All MCP integration checks passed", "Все проверки MCP-интеграции прошли успешно"
+        ),
     )
 
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a plain checkout too
+import _bootstrap  # noqa: F401  (first: finds nexy, or says which Python to use)
 
-from nexy.toolkit.cli import add_http_port, http_of, run_script  # noqa: E402
-from nexy.toolkit.connection import Target  # noqa: E402
-from nexy.toolkit.results import Report  # noqa: E402
-from nexy.toolkit.welcome import run_welcome  # noqa: E402
+from nexy.toolkit.cli import add_http_port, http_of, run_script
+from nexy.toolkit.connection import Target
+from nexy.toolkit.lang import say
+from nexy.toolkit.results import Report
+from nexy.toolkit.welcome import run_welcome
 
 
 async def _suite(args: argparse.Namespace, where: Target, report: Report) -> None:
@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         _suite,
         argv=argv,
         configure=lambda parser: add_http_port(parser, "/metrics (cache hits)"),
-        success="Все проверки приветственного аудио прошли успешно",
+        success=say(
+            "All welcome audio checks passed", "Все проверки приветственного аудио прошли успешно"
+        ),
     )
 
 

@@ -146,12 +146,23 @@ async def guarded_stream(
         await source.aclose()
 
 
+# What operators read on /status, in words that need no circuit-breaker vocabulary
+# (docs/OPERATIONS.md explains them): "tripped" = paused after failures in a row, skipped
+# until the pause ends; "testing" = the pause is over and the next call decides.
+HEALTHY, TRIPPED, TESTING, DOWN = "healthy", "tripped", "testing", "down"
+_PLAIN_STATES = {
+    BreakerState.CLOSED: HEALTHY,
+    BreakerState.OPEN: TRIPPED,
+    BreakerState.HALF_OPEN: TESTING,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderStats:
     """One chain member as /status, /ready and /metrics see it.
 
-    ``state`` is the breaker's ("closed", "open", "half_open") or "down" when the member failed
-    to start or reports itself down; ``last_latency_ms`` is its last time to first output.
+    ``state`` is "healthy", "tripped" or "testing" (its breaker), or "down" when the member
+    failed to start or reports itself down; ``last_latency_ms`` is its last time to first output.
     """
 
     name: str
@@ -160,6 +171,11 @@ class ProviderStats:
     failures: int
     last_error: str
     last_latency_ms: float | None
+
+    @property
+    def available(self) -> bool:
+        """Whether the chain may call this member now."""
+        return self.state not in (TRIPPED, DOWN)
 
 
 class _Named(Protocol):
@@ -195,7 +211,7 @@ class _Member(Generic[P]):
         if down:
             return f"{name} is down ({down})", False
         if self.breaker.state is BreakerState.OPEN:
-            return f"{name} circuit is open ({self.last_error})", False
+            return f"{name} is tripped after repeated failures ({self.last_error})", False
         provider = self.provider
         own = provider.status() if isinstance(provider, Component) else READY
         return (f"{name}: {own.reason}" if own.state is State.DEGRADED else ""), True
@@ -206,7 +222,7 @@ class _Member(Generic[P]):
         self.breaker.failure()
 
     def stats(self) -> ProviderStats:
-        state = "down" if self.down_reason() else self.breaker.state.value
+        state = DOWN if self.down_reason() else _PLAIN_STATES[self.breaker.state]
         last_error = self.start_error or self.last_error
         return ProviderStats(
             self.provider.name, state, self.calls, self.failures, last_error, self.last_latency_ms

@@ -18,6 +18,9 @@ functions against in-process servers.
 | ``grpc_contract_tests.py``     | :func:`nexy.toolkit.contract.run_contract`         |
 | ``chaos_smoke.py``             | :func:`nexy.toolkit.chaos.run_chaos`               |
 
+Every printed sentence is ``say(english, russian)`` (:mod:`nexy.toolkit.lang`): English by
+default, Russian for a Russian locale; check names and exit codes never change with it.
+
 Connections: :func:`nexy.toolkit.connection.target` (port 443 or ``tls=True`` → TLS with the
 system roots and https; else plaintext). The smoke level of ``run_all_tests.py`` starts a real
 server with :func:`nexy.toolkit.local_server.local_server`.

@@ -28,6 +28,7 @@ from nexy.toolkit.calls import (
     stub_for,
 )
 from nexy.toolkit.connection import Target, http_get, new_device
+from nexy.toolkit.lang import say
 from nexy.toolkit.results import Check, Report, failed, passed, skipped, verdict
 
 LIMIT_KEYS = (
@@ -57,7 +58,13 @@ async def read_limits(http: Target) -> dict[str, float] | None:
 
 
 def _not_advertised(name: str, key: str) -> Check:
-    return skipped(name, f"{key}: лимит не объявлен в /status limits — проверка пропущена")
+    return skipped(
+        name,
+        say(
+            f"{key}: the limit is not advertised in /status limits — check skipped",
+            f"{key}: лимит не объявлен в /status limits — проверка пропущена",
+        ),
+    )
 
 
 async def _hold_turns(stub: Any, devices: list[str], deadline: float) -> list[Any]:
@@ -70,7 +77,10 @@ async def _hold_turns(stub: Any, devices: list[str], deadline: float) -> list[An
     if any(first is None for first in firsts):
         codes = [await finish_call(call) for call in calls]
         await _release(calls)
-        raise RuntimeError(f"медленные ходы не начались: {[c.name for c, _ in codes]}")
+        names = [c.name for c, _ in codes]
+        raise RuntimeError(
+            say(f"the slow turns never started: {names}", f"медленные ходы не начались: {names}")
+        )
     return calls
 
 
@@ -123,15 +133,29 @@ async def _limit_probe(
         return verdict(
             name,
             ok,
-            f"{len(devices)} медленных ходов + 1 → RESOURCE_EXHAUSTED ({extra.details})",
-            f"RESOURCE_EXHAUSTED, но не из-за лимита ходов: {extra.details}",
+            say(
+                f"{len(devices)} slow turns + 1 → RESOURCE_EXHAUSTED ({extra.details})",
+                f"{len(devices)} медленных ходов + 1 → RESOURCE_EXHAUSTED ({extra.details})",
+            ),
+            say(
+                f"RESOURCE_EXHAUSTED, but not for the turn limit: {extra.details}",
+                f"RESOURCE_EXHAUSTED, но не из-за лимита ходов: {extra.details}",
+            ),
         )
     if finished_early:
         return skipped(
-            name, f"{name}: сервер ответил слишком быстро — ход закончился раньше проверки"
+            name,
+            say(
+                f"{name}: the server was too fast — a turn ended before the check",
+                f"{name}: сервер ответил слишком быстро — ход закончился раньше проверки",
+            ),
         )
     return failed(
-        name, f"{len(devices)} ходов + 1: ожидался RESOURCE_EXHAUSTED, получено {extra.status()}"
+        name,
+        say(
+            f"{len(devices)} turns + 1: expected RESOURCE_EXHAUSTED, got {extra.status()}",
+            f"{len(devices)} ходов + 1: ожидался RESOURCE_EXHAUSTED, получено {extra.status()}",
+        ),
     )
 
 
@@ -149,12 +173,26 @@ async def _rate_probe(stub: Any, burst: int, per_minute: float, deadline: float)
         return verdict(
             "backpressure.rate",
             result.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "rate" in text,
-            f"Rate limit: запрос №{attempts} (burst {burst}) → RESOURCE_EXHAUSTED "
-            f"({result.details})",
-            f"Rate limit: запрос №{attempts} → {result.status()}, ожидался "
-            "RESOURCE_EXHAUSTED с упоминанием rate",
+            say(
+                f"Rate limit: request #{attempts} (burst {burst}) → RESOURCE_EXHAUSTED "
+                f"({result.details})",
+                f"Rate limit: запрос №{attempts} (burst {burst}) → RESOURCE_EXHAUSTED "
+                f"({result.details})",
+            ),
+            say(
+                f"Rate limit: request #{attempts} → {result.status()}, expected "
+                "RESOURCE_EXHAUSTED mentioning rate",
+                f"Rate limit: запрос №{attempts} → {result.status()}, ожидался "
+                "RESOURCE_EXHAUSTED с упоминанием rate",
+            ),
         )
-    return failed("backpressure.rate", f"Rate limit: {attempts} быстрых COMMIT без отказа")
+    return failed(
+        "backpressure.rate",
+        say(
+            f"Rate limit: {attempts} fast COMMITs, none refused",
+            f"Rate limit: {attempts} быстрых COMMIT без отказа",
+        ),
+    )
 
 
 async def _idle_probe(grpc_target: Target, idle_s: float, deadline: float) -> Check:
@@ -168,7 +206,13 @@ async def _idle_probe(grpc_target: Target, idle_s: float, deadline: float) -> Ch
         )
         if await first_message(call, deadline) is None:
             code, details = await finish_call(call)
-            return failed("backpressure.idle", f"Idle: ход не начался: {code.name} {details}")
+            return failed(
+                "backpressure.idle",
+                say(
+                    f"Idle: the turn never started: {code.name} {details}",
+                    f"Idle: ход не начался: {code.name} {details}",
+                ),
+            )
         await asyncio.sleep(idle_s + margin)  # the client "stops reading"
         with contextlib.suppress(TimeoutError):  # a server that never stops is judged below
             await asyncio.wait_for(read_rest(call), 10)
@@ -178,9 +222,18 @@ async def _idle_probe(grpc_target: Target, idle_s: float, deadline: float) -> Ch
     return verdict(
         "backpressure.idle",
         code == grpc.StatusCode.DEADLINE_EXCEEDED,
-        f"Idle timeout: клиент не читал {idle_s + margin:.0f} с → DEADLINE_EXCEEDED ({details})",
-        f"Idle timeout: после {idle_s + margin:.0f} с без чтения получено {code.name} "
-        f"({details}), ожидался DEADLINE_EXCEEDED",
+        say(
+            f"Idle timeout: the client did not read for {idle_s + margin:.0f} s → "
+            f"DEADLINE_EXCEEDED ({details})",
+            f"Idle timeout: клиент не читал {idle_s + margin:.0f} с → DEADLINE_EXCEEDED "
+            f"({details})",
+        ),
+        say(
+            f"Idle timeout: after {idle_s + margin:.0f} s without reading got {code.name} "
+            f"({details}), expected DEADLINE_EXCEEDED",
+            f"Idle timeout: после {idle_s + margin:.0f} с без чтения получено {code.name} "
+            f"({details}), ожидался DEADLINE_EXCEEDED",
+        ),
     )
 
 
@@ -188,50 +241,68 @@ async def run_backpressure(
     grpc_target: Target, http: Target, report: Report, *, slow: bool = False
 ) -> Report:
     """Every backpressure probe the advertised limits allow; ``slow`` allows idle > 60 s."""
-    report.step("Чтение лимитов из /status")
+    report.step(say("Reading the limits from /status", "Чтение лимитов из /status"))
     try:
         limits = await read_limits(http)
     except Exception as exc:  # without /status nothing can be provoked on purpose
         limits = None
-        report.note(f"/status недоступен: {type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        report.note(say(f"/status unreachable: {error}", f"/status недоступен: {error}"))
     if limits is None:
-        report.add(failed("backpressure.limits", f"Нет объекта limits в {http.url('/status')}"))
+        url = http.url("/status")
+        detail = say(f"No limits object in {url}", f"Нет объекта limits в {url}")
+        report.add(failed("backpressure.limits", detail))
         limits = {}
     else:
         shown = ", ".join(f"{k}={limits[k]:g}" for k in LIMIT_KEYS if k in limits)
-        report.add(passed("backpressure.limits", f"Лимиты сервера: {shown or 'не объявлены'}"))
+        shown = shown or say("none advertised", "не объявлены")
+        detail = say(f"Server limits: {shown}", f"Лимиты сервера: {shown}")
+        report.add(passed("backpressure.limits", detail))
     channel = grpc_target.channel(NO_BDP)
     stub = stub_for(channel)
     deadline = grpc_target.timeout
     try:
         await _device_and_global(stub, report, limits, deadline, http)
-        report.step("Тестирование rate limiting")
+        report.step(say("Testing rate limiting", "Тестирование rate limiting"))
         burst, per_minute = limits.get("device_burst"), limits.get("device_requests_per_minute")
         if burst is None or per_minute is None:
             report.add(_not_advertised("backpressure.rate", "device_burst"))
         elif burst > RATE_PROBE_MAX and not slow:
-            report.add(skipped("backpressure.rate", f"Rate limit: burst {burst:g} — нужен --slow"))
+            detail = say(
+                f"Rate limit: burst {burst:g} — needs --slow",
+                f"Rate limit: burst {burst:g} — нужен --slow",
+            )
+            report.add(skipped("backpressure.rate", detail))
         else:
             await report.run(
                 "backpressure.rate", _rate_probe(stub, int(burst), per_minute, deadline)
             )
-        report.step("Тестирование idle timeout")
+        report.step(say("Testing idle timeout", "Тестирование idle timeout"))
         idle = limits.get("idle_timeout_seconds")
         if idle is None:
             report.add(_not_advertised("backpressure.idle", "idle_timeout_seconds"))
         elif idle > IDLE_SLOW_S and not slow:
-            detail = f"Idle timeout {idle:g} с > {IDLE_SLOW_S:g} с — пропущено (нужен --slow)"
+            detail = say(
+                f"Idle timeout {idle:g} s > {IDLE_SLOW_S:g} s — skipped (needs --slow)",
+                f"Idle timeout {idle:g} с > {IDLE_SLOW_S:g} с — пропущено (нужен --slow)",
+            )
             report.add(skipped("backpressure.idle", detail))
         else:
             await report.run("backpressure.idle", _idle_probe(grpc_target, idle, deadline))
-        report.step("Тестирование восстановления")
+        report.step(say("Testing recovery", "Тестирование восстановления"))
         result = await run_turn(stub, commit(QUICK_PROMPT), deadline)
         report.add(
             verdict(
                 "backpressure.recovery",
                 result.ended,
-                "После всех проверок обычный ход другого устройства успешен",
-                f"После проверок обычный ход: {result.status()}; поток {result.shape()}",
+                say(
+                    "After all checks a normal turn of another device succeeds",
+                    "После всех проверок обычный ход другого устройства успешен",
+                ),
+                say(
+                    f"A normal turn after the checks: {result.status()}; stream {result.shape()}",
+                    f"После проверок обычный ход: {result.status()}; поток {result.shape()}",
+                ),
             )
         )
     finally:
@@ -242,16 +313,23 @@ async def run_backpressure(
 async def _device_and_global(
     stub: Any, report: Report, limits: dict[str, float], deadline: float, http: Target
 ) -> None:
-    report.step("Тестирование лимита одновременных ходов устройства")
+    report.step(
+        say(
+            "Testing the per-device concurrent turn limit",
+            "Тестирование лимита одновременных ходов устройства",
+        )
+    )
+    too_many = say("too many to probe (skipped)", "слишком много для проверки (пропущено)")
     per_device = limits.get("max_turns_per_device")
     if per_device is None:
         report.add(_not_advertised("backpressure.device_streams", "max_turns_per_device"))
     elif per_device > GLOBAL_PROBE_MAX:
-        detail = f"max_turns_per_device={per_device:g} — слишком много для проверки (пропущено)"
+        detail = f"max_turns_per_device={per_device:g} — " + too_many
         report.add(skipped("backpressure.device_streams", detail))
     elif limits.get("device_burst", per_device + 1) < per_device + 1:
-        detail = (
-            "max_turns_per_device: device_burst меньше, rate limit сработает раньше (пропущено)"
+        detail = say(
+            "max_turns_per_device: device_burst is smaller, the rate limit fires first (skipped)",
+            "max_turns_per_device: device_burst меньше, rate limit сработает раньше (пропущено)",
         )
         report.add(skipped("backpressure.device_streams", detail))
     else:
@@ -266,12 +344,17 @@ async def _device_and_global(
             http,
         )
         await report.run("backpressure.device_streams", probe)
-    report.step("Тестирование общего лимита стримов (max_concurrent_turns)")
+    report.step(
+        say(
+            "Testing the global stream limit (max_concurrent_turns)",
+            "Тестирование общего лимита стримов (max_concurrent_turns)",
+        )
+    )
     total = limits.get("max_concurrent_turns")
     if total is None:
         report.add(_not_advertised("backpressure.global_streams", "max_concurrent_turns"))
     elif total > GLOBAL_PROBE_MAX:
-        detail = f"max_concurrent_turns={total:g} — слишком много для проверки (пропущено)"
+        detail = f"max_concurrent_turns={total:g} — " + too_many
         report.add(skipped("backpressure.global_streams", detail))
     else:
         devices = [new_device() for _ in range(int(total))]

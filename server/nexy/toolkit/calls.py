@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
 from nexy.toolkit.connection import new_device, new_session
+from nexy.toolkit.lang import say
 from nexy.transport.grpc import streaming_pb2 as pb
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
 
@@ -139,18 +141,30 @@ class TurnResult:
                 parts[-1][1] += 1
             else:
                 parts.append([kind, 1])
-        return " → ".join(k if n == 1 else f"{k}×{n}" for k, n in parts) or "(пусто)"
+        return " → ".join(k if n == 1 else f"{k}×{n}" for k, n in parts) or say(
+            "(empty)", "(пусто)"
+        )
 
     def status(self) -> str:
-        name = self.code.name if self.code is not None else "нет статуса"
+        name = self.code.name if self.code is not None else say("no status", "нет статуса")
         return f"{name} ({self.details})" if self.details else name
 
 
-async def run_turn(stub: Any, request: pb.StreamRequest, deadline: float = 30.0) -> TurnResult:
-    """Send one StreamAudio request and read the stream to its end (or its error status)."""
+async def run_turn(
+    stub: Any,
+    request: pb.StreamRequest,
+    deadline: float = 30.0,
+    *,
+    metadata: Sequence[tuple[str, str]] = (),
+    on_response: Callable[[pb.StreamResponse], None] | None = None,
+) -> TurnResult:
+    """Send one StreamAudio request and read the stream to its end (or its error status).
+
+    ``on_response`` sees each message as it arrives (``nexy-server ask`` prints text live).
+    """
     result = TurnResult()
     started = time.perf_counter()
-    call = stub.StreamAudio(request, timeout=deadline)
+    call = stub.StreamAudio(request, timeout=deadline, metadata=tuple(metadata))
     try:
         async for response in call:
             elapsed = time.perf_counter() - started
@@ -160,6 +174,8 @@ async def run_turn(stub: Any, request: pb.StreamRequest, deadline: float = 30.0)
             elif kind == "audio_chunk" and result.first_audio_s is None:
                 result.first_audio_s = elapsed
             result.responses.append(response)
+            if on_response is not None:
+                on_response(response)
         result.code = await call.code()
         result.details = await call.details() or ""
     except grpc.aio.AioRpcError as exc:
@@ -208,17 +224,34 @@ def audio_problems(chunk: pb.AudioChunk, rate: int = WIRE_RATE) -> list[str]:
     problems = []
     size = len(chunk.audio_data)
     if chunk.sample_rate != rate:
-        problems.append(f"sample_rate={chunk.sample_rate}, нужно {rate}")
+        problems.append(
+            say(
+                f"sample_rate={chunk.sample_rate}, need {rate}",
+                f"sample_rate={chunk.sample_rate}, нужно {rate}",
+            )
+        )
     if chunk.channels != 1:
-        problems.append(f"channels={chunk.channels}, нужно 1")
+        problems.append(
+            say(f"channels={chunk.channels}, need 1", f"channels={chunk.channels}, нужно 1")
+        )
     if chunk.dtype != "int16":
-        problems.append(f"dtype={chunk.dtype!r}, нужно 'int16'")
+        problems.append(
+            say(f"dtype={chunk.dtype!r}, need 'int16'", f"dtype={chunk.dtype!r}, нужно 'int16'")
+        )
     if size == 0 or size % 2:
-        problems.append(f"длина {size} байт (нужна чётная и ненулевая)")
+        problems.append(
+            say(
+                f"length {size} bytes (must be even and non-zero)",
+                f"длина {size} байт (нужна чётная и ненулевая)",
+            )
+        )
     if list(chunk.shape) != [size // 2]:
-        problems.append(f"shape={list(chunk.shape)}, а сэмплов {size // 2}")
+        shape = list(chunk.shape)
+        problems.append(
+            say(f"shape={shape}, but {size // 2} samples", f"shape={shape}, а сэмплов {size // 2}")
+        )
     if size and not chunk.audio_data.strip(b"\x00"):
-        problems.append("тишина (все нули)")
+        problems.append(say("silence (all zeros)", "тишина (все нули)"))
     return problems
 
 
@@ -228,18 +261,36 @@ def order_problems(result: TurnResult) -> list[str]:
     problems = []
     terminals = [i for i, kind in enumerate(kinds) if kind in TERMINAL]
     if len(terminals) != 1 or terminals[0] != len(kinds) - 1:
-        problems.append(f"терминальных сообщений {len(terminals)}, нужно ровно одно в конце")
+        count = len(terminals)
+        problems.append(
+            say(
+                f"{count} terminal messages, need exactly one at the end",
+                f"терминальных сообщений {count}, нужно ровно одно в конце",
+            )
+        )
     body = kinds[: terminals[0]] if terminals else kinds
     if "audio_chunk" in body and "text_chunk" in body:
         if body.index("audio_chunk") < body.index("text_chunk"):
-            problems.append("аудио пришло раньше своего текста")
+            problems.append(say("audio came before its text", "аудио пришло раньше своего текста"))
     elif "audio_chunk" in body:
-        problems.append("аудио без текста")
+        problems.append(say("audio without text", "аудио без текста"))
     actions = [i for i, kind in enumerate(body) if kind == "action_message"]
     if len(actions) > 1:
-        problems.append(f"action_message: {len(actions)}, допустимо не больше одного")
+        problems.append(
+            say(
+                f"action_message: {len(actions)}, at most one allowed",
+                f"action_message: {len(actions)}, допустимо не больше одного",
+            )
+        )
     if actions and any(k in ("text_chunk", "audio_chunk") for k in body[actions[0] + 1 :]):
-        problems.append("после action_message пришли текст или аудио")
+        problems.append(
+            say("text or audio after action_message", "после action_message пришли текст или аудио")
+        )
     if kinds[-1:] == ["end_message"] and not body:
-        problems.append("end_message без текста, аудио и действия")
+        problems.append(
+            say(
+                "end_message without text, audio or action",
+                "end_message без текста, аудио и действия",
+            )
+        )
     return problems

@@ -30,6 +30,7 @@ from nexy.toolkit.calls import (
     stub_for,
 )
 from nexy.toolkit.connection import Target, http_get, new_device, new_session
+from nexy.toolkit.lang import say
 from nexy.toolkit.results import Check, Report, failed, passed, skipped, verdict
 from nexy.transport.grpc import streaming_pb2 as pb
 
@@ -43,7 +44,7 @@ LOOPBACK = ("localhost", "127.0.0.1", "::1")
 def _outcome(result: TurnResult) -> str:
     if result.ended:
         return "OK"
-    return result.code.name if result.code is not None else "нет статуса"
+    return result.code.name if result.code is not None else say("no status", "нет статуса")
 
 
 async def _burst(stub: Any, deadline: float) -> Check:
@@ -56,8 +57,11 @@ async def _burst(stub: Any, deadline: float) -> Check:
     return verdict(
         "chaos.burst",
         not bad,
-        f"Всплеск из {len(prompts)} одновременных ходов: {outcomes}",
-        f"Всплеск: неожиданные исходы {outcomes}",
+        say(
+            f"Burst of {len(prompts)} concurrent turns: {outcomes}",
+            f"Всплеск из {len(prompts)} одновременных ходов: {outcomes}",
+        ),
+        say(f"Burst: unexpected outcomes {outcomes}", f"Всплеск: неожиданные исходы {outcomes}"),
     )
 
 
@@ -73,8 +77,14 @@ async def _cancels(stub: Any, deadline: float) -> Check:
     return verdict(
         "chaos.cancels",
         all(code == grpc.StatusCode.CANCELLED for code in codes),
-        f"{CANCELS} немедленных отмен → CANCELLED, сервер в порядке",
-        f"Немедленные отмены: {[code.name for code in codes]}",
+        say(
+            f"{CANCELS} immediate cancels → CANCELLED, the server is fine",
+            f"{CANCELS} немедленных отмен → CANCELLED, сервер в порядке",
+        ),
+        say(
+            f"Immediate cancels: {[code.name for code in codes]}",
+            f"Немедленные отмены: {[code.name for code in codes]}",
+        ),
     )
 
 
@@ -86,7 +96,11 @@ async def _interrupt(stub: Any, deadline: float) -> list[Check]:
     )
     if await first_message(call, deadline) is None:
         code, details = await finish_call(call)
-        return [failed("chaos.interrupt", f"Прерывание: ход не начался ({code.name} {details})")]
+        detail = say(
+            f"Interrupt: the turn never started ({code.name} {details})",
+            f"Прерывание: ход не начался ({code.name} {details})",
+        )
+        return [failed("chaos.interrupt", detail)]
     reply = await stub.InterruptSession(pb.InterruptRequest(hardware_id=device), timeout=deadline)
     rest = await asyncio.wait_for(read_rest(call), deadline)
     code, _ = await finish_call(call)
@@ -94,35 +108,51 @@ async def _interrupt(stub: Any, deadline: float) -> list[Check]:
     ok = reply.success and session in reply.interrupted_sessions
     ok = ok and code == grpc.StatusCode.CANCELLED and said == ["interrupted"]
     after = await run_turn(stub, commit(QUICK_PROMPT, hardware_id=device), deadline)
+    sessions = list(reply.interrupted_sessions)
     return [
         verdict(
             "chaos.interrupt",
             ok,
-            "InterruptSession посреди хода → error_message «interrupted» и CANCELLED",
-            f"Прерывание: success={reply.success}, sessions={list(reply.interrupted_sessions)}, "
-            f"поток закончился {code.name} {said}",
+            say(
+                "InterruptSession mid-turn → error_message 'interrupted' and CANCELLED",
+                "InterruptSession посреди хода → error_message «interrupted» и CANCELLED",
+            ),
+            say(
+                f"Interrupt: success={reply.success}, sessions={sessions}, "
+                f"the stream ended {code.name} {said}",
+                f"Прерывание: success={reply.success}, sessions={sessions}, "
+                f"поток закончился {code.name} {said}",
+            ),
         ),
         verdict(
             "chaos.after_interrupt",
             after.ended,
-            "Следующий запрос прерванного устройства обслуживается",
-            f"После прерывания: {after.status()}",
+            say(
+                "The interrupted device's next request is served",
+                "Следующий запрос прерванного устройства обслуживается",
+            ),
+            say(f"After the interrupt: {after.status()}", f"После прерывания: {after.status()}"),
         ),
     ]
 
 
 async def _malformed(stub: Any, max_prompt: int, local: bool, deadline: float) -> Check:
     cases: dict[str, pb.StreamRequest] = {
-        "screenshot не base64": commit(QUICK_PROMPT, screenshot="%%% not base64 %%%"),
-        "длинный prompt": commit("x" * (max_prompt + 1)),
-        "неизвестная phase": commit(QUICK_PROMPT, phase=99),
-        "пустой prompt": commit(""),
-        "session_id не UUID": commit(QUICK_PROMPT, session_id="not-a-uuid"),
+        say("screenshot not base64", "screenshot не base64"): commit(
+            QUICK_PROMPT, screenshot="%%% not base64 %%%"
+        ),
+        say("long prompt", "длинный prompt"): commit("x" * (max_prompt + 1)),
+        say("unknown phase", "неизвестная phase"): commit(QUICK_PROMPT, phase=99),
+        say("empty prompt", "пустой prompt"): commit(""),
+        say("session_id not a UUID", "session_id не UUID"): commit(
+            QUICK_PROMPT, session_id="not-a-uuid"
+        ),
     }
     expected = {name: grpc.StatusCode.INVALID_ARGUMENT for name in cases}
     if local:  # 17 MiB is fine on loopback, not something to upload to production
-        cases["сообщение > 16 МиБ"] = commit(QUICK_PROMPT, screenshot="A" * (17 * 1024 * 1024))
-        expected["сообщение > 16 МиБ"] = grpc.StatusCode.RESOURCE_EXHAUSTED
+        huge = say("message > 16 MiB", "сообщение > 16 МиБ")
+        cases[huge] = commit(QUICK_PROMPT, screenshot="A" * (17 * 1024 * 1024))
+        expected[huge] = grpc.StatusCode.RESOURCE_EXHAUSTED
     wrong = {}
     for name, request in cases.items():
         result = await run_turn(stub, request, deadline)
@@ -131,8 +161,11 @@ async def _malformed(stub: Any, max_prompt: int, local: bool, deadline: float) -
     return verdict(
         "chaos.malformed",
         not wrong,
-        f"Некорректные/огромные запросы ({len(cases)}) отклонены с правильными кодами",
-        f"Некорректные запросы: {wrong}",
+        say(
+            f"Malformed/huge requests ({len(cases)}) refused with the right codes",
+            f"Некорректные/огромные запросы ({len(cases)}) отклонены с правильными кодами",
+        ),
+        say(f"Malformed requests: {wrong}", f"Некорректные запросы: {wrong}"),
     )
 
 
@@ -156,8 +189,16 @@ async def _storm(stub: Any) -> Check:
     return verdict(
         "chaos.collect_storm",
         slowest < 3.0,
-        f"Шторм COLLECT: {len(timings)} запросов приняты, самый медленный {slowest * 1000:.0f} мс",
-        f"Шторм COLLECT: самый медленный {slowest:.1f} с — дольше 3-секундного deadline клиента",
+        say(
+            f"COLLECT storm: {len(timings)} requests accepted, slowest {slowest * 1000:.0f} ms",
+            f"Шторм COLLECT: {len(timings)} запросов приняты, самый медленный "
+            f"{slowest * 1000:.0f} мс",
+        ),
+        say(
+            f"COLLECT storm: slowest {slowest:.1f} s — over the client's 3-second deadline",
+            f"Шторм COLLECT: самый медленный {slowest:.1f} с — дольше 3-секундного deadline "
+            "клиента",
+        ),
     )
 
 
@@ -167,8 +208,11 @@ async def _aftermath(http: Target) -> list[Check]:
         verdict(
             "chaos.health",
             health.status == 200,
-            "После хаоса /health: HTTP 200",
-            f"После хаоса /health: HTTP {health.status}",
+            say("After the chaos /health: HTTP 200", "После хаоса /health: HTTP 200"),
+            say(
+                f"After the chaos /health: HTTP {health.status}",
+                f"После хаоса /health: HTTP {health.status}",
+            ),
         )
     ]
     active: Any = None
@@ -184,21 +228,41 @@ async def _aftermath(http: Target) -> list[Check]:
         verdict(
             "chaos.active_turns",
             active == 0,
-            "/status: active_turns вернулся к 0 (утечек ходов нет)",
-            f"/status: active_turns={active} через 10 с после хаоса",
+            say(
+                "/status: active_turns is back to 0 (no leaked turns)",
+                "/status: active_turns вернулся к 0 (утечек ходов нет)",
+            ),
+            say(
+                f"/status: active_turns={active} 10 s after the chaos",
+                f"/status: active_turns={active} через 10 с после хаоса",
+            ),
         )
     )
     providers = status.get("providers")
     if not isinstance(providers, dict) or not providers:
-        checks.append(skipped("chaos.providers", "/status не сообщает состояния провайдеров"))
+        checks.append(
+            skipped(
+                "chaos.providers",
+                say(
+                    "/status reports no provider states",
+                    "/status не сообщает состояния провайдеров",
+                ),
+            )
+        )
     else:
         states = {
-            f"{kind}/{p.get('name')}": f"{p.get('state')} ({p.get('failures', 0)} сбоев)"
+            f"{kind}/{p.get('name')}": f"{p.get('state')} ({p.get('failures', 0)} "
+            + say("failures)", "сбоев)")
             for kind, members in providers.items()
             for p in members
             if isinstance(p, dict)
         }
-        checks.append(passed("chaos.providers", f"Провайдеры (breakers): {states}"))
+        checks.append(
+            passed(
+                "chaos.providers",
+                say(f"Providers (breakers): {states}", f"Провайдеры (breakers): {states}"),
+            )
+        )
     return checks
 
 
@@ -210,31 +274,35 @@ async def run_chaos(grpc_target: Target, http: Target, report: Report) -> Report
         limits = status.data.get("limits", {}) if isinstance(status.data, dict) else {}
         max_prompt = int(limits.get("max_prompt_chars", max_prompt))
     except Exception as exc:  # the default limit is good enough to build the probe
-        report.note(f"/status недоступен: {type(exc).__name__}")
+        error = type(exc).__name__
+        report.note(say(f"/status unreachable: {error}", f"/status недоступен: {error}"))
     channel = grpc_target.channel()
     stub = stub_for(channel)
     deadline = grpc_target.timeout
     try:
-        report.step("Всплеск одновременных ходов")
+        report.step(say("A burst of concurrent turns", "Всплеск одновременных ходов"))
         await report.run("chaos.burst", _burst(stub, deadline))
-        report.step("Немедленные отмены")
+        report.step(say("Immediate cancels", "Немедленные отмены"))
         await report.run("chaos.cancels", _cancels(stub, deadline))
-        report.step("Прерывание посреди хода")
+        report.step(say("Interrupt mid-turn", "Прерывание посреди хода"))
         await report.run("chaos.interrupt", _interrupt(stub, deadline))
-        report.step("Некорректные и огромные запросы")
+        report.step(say("Malformed and huge requests", "Некорректные и огромные запросы"))
         local = grpc_target.host in LOOPBACK
         await report.run("chaos.malformed", _malformed(stub, max_prompt, local, deadline))
-        report.step("Шторм COLLECT")
+        report.step(say("COLLECT storm", "Шторм COLLECT"))
         await report.run("chaos.collect_storm", _storm(stub))
-        report.step("Состояние сервера после хаоса")
+        report.step(say("Server state after the chaos", "Состояние сервера после хаоса"))
         await report.run("chaos.aftermath", _aftermath(http))
         result = await run_turn(stub, commit(QUICK_PROMPT), deadline)
         report.add(
             verdict(
                 "chaos.recovery",
                 result.ended,
-                "Обычный ход после хаоса успешен",
-                f"Обычный ход после хаоса: {result.status()}",
+                say("A normal turn after the chaos succeeds", "Обычный ход после хаоса успешен"),
+                say(
+                    f"A normal turn after the chaos: {result.status()}",
+                    f"Обычный ход после хаоса: {result.status()}",
+                ),
             )
         )
     finally:

@@ -19,6 +19,7 @@ from nexy.toolkit.connection import (
     http_target,
     target,
 )
+from nexy.toolkit.lang import say
 from nexy.toolkit.results import EXIT_USAGE, Check, Report
 
 Suite = Callable[[argparse.Namespace, Target, Report], Awaitable[object]]
@@ -28,7 +29,7 @@ Precheck = Callable[[argparse.Namespace, Target], Awaitable[Check | None]]
 
 
 async def grpc_precheck(args: argparse.Namespace, where: Target) -> Check | None:
-    """``✅ Подключение к host:port установлено``, or the reason it could not connect."""
+    """``✅ Connected to host:port``, or the reason it could not connect."""
     return await connect_check(where)
 
 
@@ -36,9 +37,13 @@ def _port(raw: str) -> int:
     try:
         port = int(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {raw!r}") from None
+        raise argparse.ArgumentTypeError(
+            say(f"not a port number: {raw!r}", f"не номер порта: {raw!r}")
+        ) from None
     if not 0 < port < 65536:
-        raise argparse.ArgumentTypeError(f"port out of range: {port}")
+        raise argparse.ArgumentTypeError(
+            say(f"port out of range: {port}", f"порт вне диапазона: {port}")
+        )
     return port
 
 
@@ -85,9 +90,14 @@ def resolve_target(
         ("--port", args.port_arg, args.port),
     ):
         if positional is not None and option is not None and positional != option:
-            parser.error(f"{flag} {option} contradicts the positional value {positional}")
+            parser.error(
+                say(
+                    f"{flag} {option} contradicts the positional value {positional}",
+                    f"{flag} {option} противоречит позиционному значению {positional}",
+                )
+            )
     if args.timeout <= 0:
-        parser.error("--timeout must be positive")
+        parser.error(say("--timeout must be positive", "--timeout должен быть положительным"))
     host = args.host or args.host_arg or "localhost"
     port = args.port or args.port_arg or default_port
     return target(host, port, args.tls, args.timeout)
@@ -110,7 +120,7 @@ def run_script(
     default_port: int = DEFAULT_GRPC_PORT,
     configure: Configure | None = None,
     precheck: Precheck | None = grpc_precheck,
-    success: str = "Все проверки пройдены успешно!",
+    success: str | None = None,
 ) -> int:
     """Parse the command line, check the server answers, run the suite, print the summary."""
     parser = build_parser(description, default_port)
@@ -132,5 +142,5 @@ def run_script(
     try:
         return asyncio.run(main())
     except KeyboardInterrupt:
-        print("прервано", file=sys.stderr)
+        print(say("interrupted", "прервано"), file=sys.stderr)
         return EXIT_USAGE

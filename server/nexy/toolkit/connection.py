@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import grpc
 
+from nexy.toolkit.lang import say
 from nexy.toolkit.results import Check, failed, passed
 
 TLS_PORT = 443
@@ -86,18 +87,26 @@ async def wait_connected(grpc_target: Target, wait_s: float | None = None) -> st
         await asyncio.wait_for(channel.channel_ready(), limit)
         return None
     except TimeoutError:
-        return f"нет ответа за {limit:.0f} с"
+        return say(f"no answer within {limit:.0f} s", f"нет ответа за {limit:.0f} с")
     finally:
         await channel.close()
 
 
 async def connect_check(grpc_target: Target) -> Check:
-    """``✅ Подключение к host:port установлено`` (or why not)."""
+    """``✅ Connected to host:port`` (or why not)."""
     reason = await wait_connected(grpc_target)
     address = grpc_target.address
     if reason is None:
-        return passed("connect", f"Подключение к {address} установлено")
-    return failed("connect", f"Не удалось подключиться к {address}: {reason}")
+        return passed(
+            "connect", say(f"Connected to {address}", f"Подключение к {address} установлено")
+        )
+    return failed(
+        "connect",
+        say(
+            f"Cannot connect to {address}: {reason}",
+            f"Не удалось подключиться к {address}: {reason}",
+        ),
+    )
 
 
 async def port_open(host: str, port: int, wait_s: float = 3.0) -> str | None:

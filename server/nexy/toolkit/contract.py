@@ -15,6 +15,7 @@ import grpc
 
 from nexy.toolkit.calls import QUICK_PROMPT, audio_problems, commit
 from nexy.toolkit.connection import Target, new_device
+from nexy.toolkit.lang import say
 from nexy.toolkit.results import Check, Report, verdict
 from nexy.toolkit.schema import local_checks, reflection_checks
 from nexy.toolkit.wire import oneof_members, wire_problems
@@ -55,7 +56,11 @@ async def _collect(call: Any) -> tuple[list[bytes], grpc.StatusCode, str]:
 def _stream_response_problems(message: pb.StreamResponse) -> list[str]:
     kind = message.WhichOneof("content")
     if kind in ("text_chunk", "end_message", "error_message"):
-        return [] if getattr(message, kind) else [f"{kind}: пустая строка"]
+        return (
+            []
+            if getattr(message, kind)
+            else [say(f"{kind}: empty string", f"{kind}: пустая строка")]
+        )
     if kind == "audio_chunk":
         return audio_problems(message.audio_chunk)
     if kind == "action_message":
@@ -63,19 +68,36 @@ def _stream_response_problems(message: pb.StreamResponse) -> list[str]:
         try:
             data = json.loads(action.action_json)
         except ValueError:
-            return ["action_message.action_json: не JSON"]
+            return [
+                say("action_message.action_json: not JSON", "action_message.action_json: не JSON")
+            ]
         ok = isinstance(data, dict) and isinstance(data.get("command"), str)
         ok = ok and isinstance(data.get("args", {}), dict) and bool(action.session_id)
-        return [] if ok else [f"action_message без command/args/session_id: {action.action_json}"]
+        if ok:
+            return []
+        raw = action.action_json
+        return [
+            say(
+                f"action_message without command/args/session_id: {raw}",
+                f"action_message без command/args/session_id: {raw}",
+            )
+        ]
     if kind == "browser_progress":
         event = message.browser_progress
         problems = [] if event.type in BROWSER_EVENTS else [f"browser_progress.type={event.type}"]
         try:
             datetime.fromisoformat(event.timestamp)
         except ValueError:
-            problems.append(f"browser_progress.timestamp не ISO 8601: {event.timestamp!r}")
-        return problems + ([] if event.task_id else ["browser_progress.task_id пуст"])
-    return ["сообщение без поля content"]
+            stamp = event.timestamp
+            problems.append(
+                say(
+                    f"browser_progress.timestamp is not ISO 8601: {stamp!r}",
+                    f"browser_progress.timestamp не ISO 8601: {stamp!r}",
+                )
+            )
+        empty_id = say("browser_progress.task_id is empty", "browser_progress.task_id пуст")
+        return problems + ([] if event.task_id else [empty_id])
+    return [say("message without a content field", "сообщение без поля content")]
 
 
 def _frames_check(name: str, label: str, frames: list[bytes], message: Any) -> Check:
@@ -88,26 +110,40 @@ def _frames_check(name: str, label: str, frames: list[bytes], message: Any) -> C
                 continue  # proto3 "optional" wraps a field in a synthetic oneof: not a choice
             members = oneof_members(frame, descriptor, oneof.name)
             if len(members) != 1:
-                problems.append(f"#{index}: oneof {oneof.name} = {members or 'пусто'}")
+                shown = members or say("empty", "пусто")
+                problems.append(f"#{index}: oneof {oneof.name} = {shown}")
         if message is pb.StreamResponse:
             parsed = pb.StreamResponse.FromString(frame)
             problems += [f"#{index}: {p}" for p in _stream_response_problems(parsed)]
     return verdict(
         name,
         bool(frames) and not problems,
-        f"{label}: {len(frames)} сообщений соответствуют контракту (типы, поля, oneof)",
-        f"{label}: {'; '.join(problems[:6]) or 'нет сообщений'}",
+        say(
+            f"{label}: {len(frames)} messages match the contract (types, fields, oneof)",
+            f"{label}: {len(frames)} сообщений соответствуют контракту (типы, поля, oneof)",
+        ),
+        f"{label}: " + ("; ".join(problems[:6]) or say("no messages", "нет сообщений")),
     )
 
 
 async def _stream_audio(raw: _Raw) -> list[Check]:
     checks = []
-    for label, prompt in (("StreamAudio (действие)", "Open Safari"), ("StreamAudio", QUICK_PROMPT)):
+    cases = (
+        (
+            "contract.stream_action",
+            say("StreamAudio (action)", "StreamAudio (действие)"),
+            "Open Safari",
+        ),
+        ("contract.stream_audio", "StreamAudio", QUICK_PROMPT),
+    )
+    for name, label, prompt in cases:
         frames, code, details = await _collect(raw.stream("StreamAudio", commit(prompt)))
-        name = "contract.stream_action" if "действие" in label else "contract.stream_audio"
         check = _frames_check(name, label, frames, pb.StreamResponse)
         if code != grpc.StatusCode.OK:
-            check = verdict(name, False, "", f"{label}: статус {code.name} ({details})")
+            status = f"{code.name} ({details})"
+            check = verdict(
+                name, False, "", say(f"{label}: status {status}", f"{label}: статус {status}")
+            )
         checks.append(check)
     return checks
 
@@ -124,8 +160,14 @@ async def _errors_and_enums(raw: _Raw) -> list[Check]:
         verdict(
             "contract.error_shape",
             error_ok and not wire_problems(frames[0], pb.StreamResponse.DESCRIPTOR),
-            "Ошибка: ровно одно error_message, затем INVALID_ARGUMENT с details",
-            f"Ошибка: {len(frames)} сообщений, статус {code.name} ({details})",
+            say(
+                "Error: exactly one error_message, then INVALID_ARGUMENT with details",
+                "Ошибка: ровно одно error_message, затем INVALID_ARGUMENT с details",
+            ),
+            say(
+                f"Error: {len(frames)} messages, status {code.name} ({details})",
+                f"Ошибка: {len(frames)} сообщений, статус {code.name} ({details})",
+            ),
         )
     ]
     results = {}
@@ -148,8 +190,11 @@ async def _errors_and_enums(raw: _Raw) -> list[Check]:
         verdict(
             "contract.enum_phase",
             ok,
-            "RequestPhase: 0 → COMMIT, 1 → COLLECT_ACCEPTED, неизвестное 7 → INVALID_ARGUMENT",
-            f"RequestPhase: получено {seen}",
+            say(
+                "RequestPhase: 0 → COMMIT, 1 → COLLECT_ACCEPTED, unknown 7 → INVALID_ARGUMENT",
+                "RequestPhase: 0 → COMMIT, 1 → COLLECT_ACCEPTED, неизвестное 7 → INVALID_ARGUMENT",
+            ),
+            say(f"RequestPhase: got {seen}", f"RequestPhase: получено {seen}"),
         )
     )
     return checks
@@ -170,8 +215,12 @@ async def _other_rpcs(raw: _Raw) -> list[Check]:
         verdict(
             "contract.interrupt",
             not problems and good.success and not refused.success and bool(refused.message),
-            "InterruptSession: success=true для устройства, success=false с message без "
-            "hardware_id",
+            say(
+                "InterruptSession: success=true for a device, success=false with a message "
+                "without hardware_id",
+                "InterruptSession: success=true для устройства, success=false с message без "
+                "hardware_id",
+            ),
             f"InterruptSession: {problems or (good.success, refused.success, refused.message)}",
         )
     )
@@ -187,7 +236,10 @@ async def _other_rpcs(raw: _Raw) -> list[Check]:
         verdict(
             "contract.usage",
             not problems and all(not r.success and r.message for r in parsed),
-            "ReportUsage: неверные запросы → success=false с message",
+            say(
+                "ReportUsage: invalid requests → success=false with a message",
+                "ReportUsage: неверные запросы → success=false с message",
+            ),
             f"ReportUsage: {problems or [(r.success, r.message) for r in parsed]}",
         )
     )
@@ -199,16 +251,28 @@ async def run_contract(grpc_target: Target, report: Report) -> Report:
     channel = grpc_target.channel()
     raw = _Raw(channel, grpc_target.timeout)
     try:
-        report.step("Тестирование ответов StreamAudio на уровне wire-формата")
+        report.step(
+            say(
+                "Testing StreamAudio replies at the wire-format level",
+                "Тестирование ответов StreamAudio на уровне wire-формата",
+            )
+        )
         await report.run("contract.stream", _stream_audio(raw))
-        report.step("Тестирование ошибок и значений enum")
+        report.step(say("Testing errors and enum values", "Тестирование ошибок и значений enum"))
         await report.run("contract.errors", _errors_and_enums(raw))
-        report.step("Тестирование InterruptSession, GenerateWelcomeAudio, ReportUsage")
+        report.step(
+            say(
+                "Testing InterruptSession, GenerateWelcomeAudio, ReportUsage",
+                "Тестирование InterruptSession, GenerateWelcomeAudio, ReportUsage",
+            )
+        )
         await report.run("contract.rpcs", _other_rpcs(raw))
     finally:
         await channel.close()
-    report.step("Тестирование схемы сервера (reflection)")
+    report.step(
+        say("Testing the server schema (reflection)", "Тестирование схемы сервера (reflection)")
+    )
     await report.run("contract.reflection", reflection_checks(grpc_target))
-    report.step("Тестирование стабов и версий protobuf")
+    report.step(say("Testing stubs and protobuf versions", "Тестирование стабов и версий protobuf"))
     report.add(*local_checks())
     return report

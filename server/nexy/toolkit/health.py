@@ -12,6 +12,7 @@ from typing import Any
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from nexy.toolkit.connection import HttpReply, Target, http_get, port_open
+from nexy.toolkit.lang import say
 from nexy.toolkit.results import Check, Report, failed, passed, skipped, verdict
 
 SERVICE = "streaming.StreamingService"
@@ -37,7 +38,9 @@ async def _get(report: Report, http: Target, path: str) -> HttpReply | None:
     try:
         return await http_get(http, path)
     except Exception as exc:  # network error: this endpoint fails, the others still run
-        report.add(failed(f"health.get{path}", f"{path} недоступен: {type(exc).__name__}: {exc}"))
+        error = f"{type(exc).__name__}: {exc}"
+        detail = say(f"{path} unreachable: {error}", f"{path} недоступен: {error}")
+        report.add(failed(f"health.get{path}", detail))
         return None
 
 
@@ -46,7 +49,7 @@ def _health_checks(reply: HttpReply) -> list[Check]:
         verdict(
             "health.health_http",
             reply.status == 200,
-            "Health endpoint доступен: HTTP 200",
+            say("Health endpoint reachable: HTTP 200", "Health endpoint доступен: HTTP 200"),
             f"Health endpoint: HTTP {reply.status}",
         )
     ]
@@ -56,9 +59,30 @@ def _health_checks(reply: HttpReply) -> list[Check]:
         verdict(
             "health.versions_present",
             ok,
-            f"Health содержит версии: {version} (сборка {build})",
-            f"Health: latest_version/latest_build должны быть строками, получено "
-            f"{version!r}/{build!r}",
+            say(
+                f"Health carries versions: {version} (build {build})",
+                f"Health содержит версии: {version} (сборка {build})",
+            ),
+            say(
+                f"Health: latest_version/latest_build must be strings, got {version!r}/{build!r}",
+                "Health: latest_version/latest_build должны быть строками, получено "
+                f"{version!r}/{build!r}",
+            ),
+        )
+    )
+    # The reference server's monitoring compares the two and alarms when they differ.
+    checks.append(
+        verdict(
+            "health.build_is_version",
+            ok and build == version,
+            say(
+                "Health: latest_build equals latest_version",
+                "Health: latest_build совпадает с latest_version",
+            ),
+            say(
+                f"Health: latest_build {build!r} differs from latest_version {version!r}",
+                f"Health: latest_build {build!r} не совпадает с latest_version {version!r}",
+            ),
         )
     )
     return checks
@@ -68,45 +92,78 @@ def _status_checks(reply: HttpReply) -> list[Check]:
     status_ok = verdict(
         "health.status_http",
         reply.status == 200,
-        "Status endpoint доступен: HTTP 200",
+        say("Status endpoint reachable: HTTP 200", "Status endpoint доступен: HTTP 200"),
         f"Status endpoint: HTTP {reply.status}",
     )
     data = reply.data
     missing = [k for k in ("service", "version", "active_turns") if k not in (data or {})]
     if not isinstance(data, dict):
-        return [status_ok, failed("health.status_json", "Status вернул не JSON-объект")]
+        return [
+            status_ok,
+            failed(
+                "health.status_json",
+                say("Status returned no JSON object", "Status вернул не JSON-объект"),
+            ),
+        ]
     if missing:
-        detail = f"Status JSON без полей: {', '.join(missing)}"
+        fields = ", ".join(missing)
+        detail = say(f"Status JSON without fields: {fields}", f"Status JSON без полей: {fields}")
         return [status_ok, failed("health.status_json", detail)]
-    return [status_ok, passed("health.status_json", "Status возвращает JSON")]
+    return [
+        status_ok,
+        passed("health.status_json", say("Status returns JSON", "Status возвращает JSON")),
+    ]
 
 
 def _updates_check(reply: HttpReply | None, require: bool) -> Check:
     if reply is None:
-        return failed("health.updates", "Updates health endpoint недоступен")
+        return failed(
+            "health.updates",
+            say("Updates health endpoint unreachable", "Updates health endpoint недоступен"),
+        )
     if reply.status == 404 and not require:
         return skipped(
             "health.updates",
-            "Updates health: HTTP 404 — лента обновлений не развёрнута (пропущено)",
+            say(
+                "Updates health: HTTP 404 — no update feed deployed (skipped)",
+                "Updates health: HTTP 404 — лента обновлений не развёрнута (пропущено)",
+            ),
         )
     if reply.status != 200:
         return failed("health.updates", f"Updates health endpoint: HTTP {reply.status}")
     state = _first(reply.data, ("status",))
     suffix = f" (status={state})" if state not in (None, "ok", "OK") else ""
-    return passed("health.updates", f"Updates health endpoint доступен: HTTP 200{suffix}")
+    return passed(
+        "health.updates",
+        say(
+            f"Updates health endpoint reachable: HTTP 200{suffix}",
+            f"Updates health endpoint доступен: HTTP 200{suffix}",
+        ),
+    )
 
 
 def _agreement(sources: dict[str, tuple[Any, Any] | None]) -> Check:
     found = {name: pair for name, pair in sources.items() if pair is not None}
     if len(found) < 2:
-        return failed("health.versions_agree", "Версии не с чем сравнить: нет ответов")
+        return failed(
+            "health.versions_agree",
+            say("No versions to compare: no replies", "Версии не с чем сравнить: нет ответов"),
+        )
     distinct = {pair for pair in found.values()}
     if len(distinct) == 1:
         version, build = next(iter(distinct))
         where = ", ".join(found)
-        return passed("health.versions_agree", f"Версии согласованы: {version} ({build}); {where}")
+        return passed(
+            "health.versions_agree",
+            say(
+                f"Versions agree: {version} ({build}); {where}",
+                f"Версии согласованы: {version} ({build}); {where}",
+            ),
+        )
     listed = "; ".join(f"{name}={v}/{b}" for name, (v, b) in found.items())
-    return failed("health.versions_agree", f"Версии расходятся: {listed}")
+    return failed(
+        "health.versions_agree", say(f"Versions differ: {listed}", f"Версии расходятся: {listed}")
+    )
 
 
 async def _ports(http: Target, grpc_port: int) -> Check:
@@ -118,8 +175,14 @@ async def _ports(http: Target, grpc_port: int) -> Check:
     return verdict(
         "health.ports",
         not problems,
-        f"Порты доступны: HTTP {http.port}, gRPC {grpc_port}",
-        f"Порты недоступны: {'; '.join(problems)}",
+        say(
+            f"Ports reachable: HTTP {http.port}, gRPC {grpc_port}",
+            f"Порты доступны: HTTP {http.port}, gRPC {grpc_port}",
+        ),
+        say(
+            f"Ports unreachable: {'; '.join(problems)}",
+            f"Порты недоступны: {'; '.join(problems)}",
+        ),
     )
 
 
@@ -146,7 +209,13 @@ async def http_precheck(args: object, http: Target) -> Check | None:
     reason = await port_open(http.host, http.port)
     if reason is None:
         return None
-    return failed("connect", f"HTTP-порт {http.address} недоступен: {reason}")
+    return failed(
+        "connect",
+        say(
+            f"HTTP port {http.address} unreachable: {reason}",
+            f"HTTP-порт {http.address} недоступен: {reason}",
+        ),
+    )
 
 
 async def run_health(
@@ -172,7 +241,10 @@ async def run_health(
             verdict(
                 "health.ready",
                 ready.status == 200,
-                "Ready endpoint: HTTP 200 (сервер готов принимать запросы)",
+                say(
+                    "Ready endpoint: HTTP 200 (the server accepts requests)",
+                    "Ready endpoint: HTTP 200 (сервер готов принимать запросы)",
+                ),
                 f"Ready endpoint: HTTP {ready.status}: {', '.join(map(str, reasons))}",
             )
         )

@@ -27,6 +27,7 @@ from nexy.toolkit.calls import (
     stub_for,
 )
 from nexy.toolkit.connection import Target, closed_port, http_get, new_device
+from nexy.toolkit.lang import say
 from nexy.toolkit.promtext import by_label, total
 from nexy.toolkit.results import Check, Report, failed, skipped, verdict
 from nexy.transport.grpc import streaming_pb2 as pb
@@ -53,8 +54,14 @@ async def _deadline(grpc_target: Target) -> Check:
     return verdict(
         "interceptor.deadline",
         code == grpc.StatusCode.DEADLINE_EXCEEDED,
-        f"Deadline {TINY_DEADLINE_S * 1000:.0f} мс на длинный ответ → DEADLINE_EXCEEDED",
-        f"Deadline {TINY_DEADLINE_S * 1000:.0f} мс: получено {code.name}",
+        say(
+            f"Deadline {TINY_DEADLINE_S * 1000:.0f} ms on a long reply → DEADLINE_EXCEEDED",
+            f"Deadline {TINY_DEADLINE_S * 1000:.0f} мс на длинный ответ → DEADLINE_EXCEEDED",
+        ),
+        say(
+            f"Deadline {TINY_DEADLINE_S * 1000:.0f} ms: got {code.name}",
+            f"Deadline {TINY_DEADLINE_S * 1000:.0f} мс: получено {code.name}",
+        ),
     )
 
 
@@ -73,9 +80,16 @@ async def _unavailable(grpc_target: Target, port: int | None) -> Check:
     return verdict(
         "interceptor.unavailable",
         code == grpc.StatusCode.UNAVAILABLE,
-        f"Недоступный порт ({where.address}) → UNAVAILABLE",
-        f"Недоступный порт ({where.address}): получено {code.name} (firewall отбрасывает "
-        "пакеты? укажите --closed-port)",
+        say(
+            f"Unreachable port ({where.address}) → UNAVAILABLE",
+            f"Недоступный порт ({where.address}) → UNAVAILABLE",
+        ),
+        say(
+            f"Unreachable port ({where.address}): got {code.name} (a firewall dropping "
+            "packets? pass --closed-port)",
+            f"Недоступный порт ({where.address}): получено {code.name} (firewall отбрасывает "
+            "пакеты? укажите --closed-port)",
+        ),
     )
 
 
@@ -84,14 +98,18 @@ async def _cancel(stub: Any, deadline: float) -> Check:
     call = stub.StreamAudio(commit(slow_prompt()), timeout=deadline)
     if await first_message(call, deadline) is None:
         code, details = await finish_call(call)
-        return failed("interceptor.cancel", f"Отмена: ход не начался ({code.name} {details})")
+        status = f"{code.name} {details}"
+        return failed(
+            "interceptor.cancel",
+            say(f"Cancel: the turn never started ({status})", f"Отмена: ход не начался ({status})"),
+        )
     call.cancel()
     code, _ = await finish_call(call)
     return verdict(
         "interceptor.cancel",
         code == grpc.StatusCode.CANCELLED,
-        "Отмена клиентом посреди потока → CANCELLED",
-        f"Отмена клиентом: получено {code.name}",
+        say("Client cancel mid-stream → CANCELLED", "Отмена клиентом посреди потока → CANCELLED"),
+        say(f"Client cancel: got {code.name}", f"Отмена клиентом: получено {code.name}"),
     )
 
 
@@ -109,8 +127,14 @@ async def _invalid(stub: Any, request_id: str, deadline: float) -> Check:
     return verdict(
         "interceptor.status",
         code == grpc.StatusCode.INVALID_ARGUMENT and bool(details),
-        f"Ошибка валидации → INVALID_ARGUMENT с details ({details})",
-        f"Ошибка валидации: получено {code.name} ({details})",
+        say(
+            f"Validation error → INVALID_ARGUMENT with details ({details})",
+            f"Ошибка валидации → INVALID_ARGUMENT с details ({details})",
+        ),
+        say(
+            f"Validation error: got {code.name} ({details})",
+            f"Ошибка валидации: получено {code.name} ({details})",
+        ),
     )
 
 
@@ -136,8 +160,11 @@ def _fmt(values: dict[str, float]) -> str:
 def _absent(text: str, name: str) -> str:
     family = name.removesuffix("_total")
     if f"# TYPE {family} " in text or f"# TYPE {name} " in text:
-        return f"/metrics: {name} объявлена, но без значений — вызовы не считаются"
-    return f"/metrics: нет метрики {name}"
+        return say(
+            f"/metrics: {name} is declared but has no values — calls are not counted",
+            f"/metrics: {name} объявлена, но без значений — вызовы не считаются",
+        )
+    return say(f"/metrics: no metric {name}", f"/metrics: нет метрики {name}")
 
 
 def _metric_checks(before: _Scrape, after: _Scrape, provoked: int) -> list[Check]:
@@ -154,21 +181,35 @@ def _metric_checks(before: _Scrape, after: _Scrape, provoked: int) -> list[Check
             verdict(
                 "interceptor.metric_requests",
                 ok,
-                f"Метрики: {REQUESTS} +{grown:g}, StreamAudio по кодам: {_fmt(delta)}",
-                f"Метрики: {REQUESTS} +{grown:g} (ожидалось ≥ {provoked}), по кодам: {_fmt(delta)}",
+                say(
+                    f"Metrics: {REQUESTS} +{grown:g}, StreamAudio by code: {_fmt(delta)}",
+                    f"Метрики: {REQUESTS} +{grown:g}, StreamAudio по кодам: {_fmt(delta)}",
+                ),
+                say(
+                    f"Metrics: {REQUESTS} +{grown:g} (expected ≥ {provoked}), by code: "
+                    f"{_fmt(delta)}",
+                    f"Метрики: {REQUESTS} +{grown:g} (ожидалось ≥ {provoked}), по кодам: "
+                    f"{_fmt(delta)}",
+                ),
             )
         )
     if after.errors is None:
         checks.append(failed("interceptor.metric_errors", _absent(after.text, ERRORS)))
     else:
         grown = after.errors - (before.errors or 0)
+        by_status = _fmt(by_label(after.text, ERRORS, "status"))
         checks.append(
             verdict(
                 "interceptor.metric_errors",
                 grown >= 1,
-                f"Метрики: {ERRORS} +{grown:g} "
-                f"(всего по статусам: {_fmt(by_label(after.text, ERRORS, 'status'))})",
-                f"Метрики: {ERRORS} не вырос после ошибки валидации",
+                say(
+                    f"Metrics: {ERRORS} +{grown:g} (all by status: {by_status})",
+                    f"Метрики: {ERRORS} +{grown:g} (всего по статусам: {by_status})",
+                ),
+                say(
+                    f"Metrics: {ERRORS} did not grow after the validation error",
+                    f"Метрики: {ERRORS} не вырос после ошибки валидации",
+                ),
             )
         )
     return checks
@@ -176,7 +217,13 @@ def _metric_checks(before: _Scrape, after: _Scrape, provoked: int) -> list[Check
 
 async def _log_check(log_path: Path | None, request_id: str) -> Check:
     if log_path is None:
-        return skipped("interceptor.logs", "Логи: файл лога сервера не указан (--server-log)")
+        return skipped(
+            "interceptor.logs",
+            say(
+                "Logs: no server log file given (--server-log)",
+                "Логи: файл лога сервера не указан (--server-log)",
+            ),
+        )
     for _ in range(20):  # the line is written when the call ends; give the logger a moment
         text = await asyncio.to_thread(log_path.read_text, encoding="utf-8", errors="replace")
         lines = [line for line in text.splitlines() if request_id in line]
@@ -185,11 +232,23 @@ async def _log_check(log_path: Path | None, request_id: str) -> Check:
             return verdict(
                 "interceptor.logs",
                 ok,
-                f"Логи: строка вызова с request_id и кодом: {lines[-1][-120:]}",
-                f"Логи: строка с request_id без INVALID_ARGUMENT: {lines[-1][-120:]}",
+                say(
+                    f"Logs: the call's line with request_id and code: {lines[-1][-120:]}",
+                    f"Логи: строка вызова с request_id и кодом: {lines[-1][-120:]}",
+                ),
+                say(
+                    f"Logs: the request_id line lacks INVALID_ARGUMENT: {lines[-1][-120:]}",
+                    f"Логи: строка с request_id без INVALID_ARGUMENT: {lines[-1][-120:]}",
+                ),
             )
         await asyncio.sleep(0.1)
-    return failed("interceptor.logs", f"Логи: нет строки с request_id={request_id} в {log_path}")
+    return failed(
+        "interceptor.logs",
+        say(
+            f"Logs: no line with request_id={request_id} in {log_path}",
+            f"Логи: нет строки с request_id={request_id} в {log_path}",
+        ),
+    )
 
 
 async def run_interceptor_errors(
@@ -204,30 +263,46 @@ async def run_interceptor_errors(
     try:
         before: _Scrape | None = await _scrape(http)
     except Exception as exc:  # metrics are judged below; the status checks still run
-        report.note(f"/metrics недоступен до проверок: {type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        report.note(
+            say(
+                f"/metrics unreachable before the checks: {error}",
+                f"/metrics недоступен до проверок: {error}",
+            )
+        )
         before = None
     request_id = f"nexy-toolkit-{uuid.uuid4().hex[:12]}"
-    report.step("Тестирование deadline → DEADLINE_EXCEEDED")
+    report.step(
+        say("Testing deadline → DEADLINE_EXCEEDED", "Тестирование deadline → DEADLINE_EXCEEDED")
+    )
     await report.run("interceptor.deadline", _deadline(grpc_target))
-    report.step("Тестирование недоступного сервера → UNAVAILABLE")
+    report.step(
+        say(
+            "Testing an unreachable server → UNAVAILABLE",
+            "Тестирование недоступного сервера → UNAVAILABLE",
+        )
+    )
     await report.run("interceptor.unavailable", _unavailable(grpc_target, unreachable_port))
     channel = grpc_target.channel()
     stub = stub_for(channel)
     try:
-        report.step("Тестирование отмены → CANCELLED")
+        report.step(say("Testing cancel → CANCELLED", "Тестирование отмены → CANCELLED"))
         await report.run("interceptor.cancel", _cancel(stub, grpc_target.timeout))
-        report.step("Тестирование маппинга ошибок в статусы")
+        report.step(
+            say("Testing errors mapped to statuses", "Тестирование маппинга ошибок в статусы")
+        )
         await report.run("interceptor.status", _invalid(stub, request_id, grpc_target.timeout))
         # A normal call as well, so the request counter must move even if errors are not counted.
         await run_turn(stub, commit(QUICK_PROMPT), grpc_target.timeout)
     finally:
         await channel.close()
-    report.step("Тестирование метрик и логов ошибок")
+    report.step(say("Testing error metrics and logs", "Тестирование метрик и логов ошибок"))
     await asyncio.sleep(0.3)  # streaming calls are counted when they end on the server
     try:
         after = await _scrape(http)
     except Exception as exc:
-        report.add(failed("interceptor.metrics", f"/metrics недоступен: {exc}"))
+        detail = say(f"/metrics unreachable: {exc}", f"/metrics недоступен: {exc}")
+        report.add(failed("interceptor.metrics", detail))
     else:
         report.add(*_metric_checks(before or _Scrape(None, None, ""), after, provoked=4))
     await report.run("interceptor.logs", _log_check(server_log, request_id))

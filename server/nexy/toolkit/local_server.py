@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from nexy.toolkit.lang import say
+
 SMOKE_ENV: dict[str, str] = {
     "NEXY_LLM__PROVIDER": "scripted",
     "NEXY_LLM__SCRIPTED__MODE": "echo",
@@ -79,11 +81,20 @@ def wait_ready(server: LocalServer, limit_s: float) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"the server exited during start-up:\n{server.log_tail()}")
+            raise RuntimeError(
+                say("the server exited during start-up", "сервер завершился при запуске")
+                + f":\n{server.log_tail()}"
+            )
         if _ready(server.http_port):
             return
         time.sleep(0.1)
-    raise RuntimeError(f"the server was not ready within {limit_s:.0f} s:\n{server.log_tail()}")
+    raise RuntimeError(
+        say(
+            f"the server was not ready within {limit_s:.0f} s",
+            f"сервер не стал готов за {limit_s:.0f} с",
+        )
+        + f":\n{server.log_tail()}"
+    )
 
 
 def spawn(

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from nexy.toolkit.lang import say
+
 log = logging.getLogger(__name__)
 
 PASS, FAIL, SKIP = "✅", "❌", "⚠️"
@@ -76,11 +78,11 @@ class Report:
             self.printer(text)
 
     def step(self, text: str) -> None:
-        """Announce what is being tested next (``🧪 Тестирование …``)."""
+        """Announce what is being tested next (``🧪 Testing …``)."""
         self._print(f"🧪 {text}...")
 
     def note(self, text: str) -> None:
-        """An indented detail line (``   → Получен ответ: text_chunk``)."""
+        """An indented detail line (``   → Got: text_chunk``)."""
         self._print(f"   → {text}")
 
     def add(self, *checks: Check) -> None:
@@ -98,7 +100,11 @@ class Report:
             result = await work
         except Exception as exc:  # the boundary of one check: report it, keep going
             log.debug("check %s raised", name, exc_info=True)
-            self.add(failed(name, f"{name}: неожиданная ошибка — {rpc_error_text(exc)}"))
+            error = rpc_error_text(exc)
+            detail = say(
+                f"{name}: unexpected error — {error}", f"{name}: неожиданная ошибка — {error}"
+            )
+            self.add(failed(name, detail))
             return
         self.add(*(result if isinstance(result, list) else [result]))
 
@@ -117,17 +123,23 @@ class Report:
     def ok(self) -> bool:
         return bool(self.checks) and not self.failures
 
-    def summary(self, success: str = "Все проверки пройдены успешно!") -> str:
+    def summary(self, success: str | None = None) -> str:
+        """One line: ``success`` (default "All checks passed!") or which checks failed."""
         skips = sum(c.skipped for c in self.checks)
-        extra = f" (пропущено: {skips})" if skips else ""
+        extra = say(f" (skipped: {skips})", f" (пропущено: {skips})") if skips else ""
         if self.ok:
+            success = success or say("All checks passed!", "Все проверки пройдены успешно!")
             return f"{PASS} {success}{extra}"
         if not self.checks:
-            return f"{FAIL} Ни одна проверка не выполнена"
+            return f"{FAIL} " + say("No check was run", "Ни одна проверка не выполнена")
         names = ", ".join(c.name for c in self.failures)
-        return f"{FAIL} Не пройдено {len(self.failures)} из {len(self.checks)}: {names}{extra}"
+        bad, total = len(self.failures), len(self.checks)
+        return f"{FAIL} " + say(
+            f"{bad} of {total} failed: {names}{extra}",
+            f"Не пройдено {bad} из {total}: {names}{extra}",
+        )
 
-    def finish(self, success: str = "Все проверки пройдены успешно!") -> int:
+    def finish(self, success: str | None = None) -> int:
         """Print the summary line and return the script's exit code."""
         self._print(self.summary(success))
         return EXIT_OK if self.ok else EXIT_FAILED

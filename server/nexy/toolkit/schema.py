@@ -20,6 +20,7 @@ from google.protobuf import descriptor_pb2  # type: ignore[import-untyped]  # no
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from nexy.toolkit.connection import Target
+from nexy.toolkit.lang import say
 from nexy.toolkit.results import Check, failed, skipped, verdict
 from nexy.transport.grpc import streaming_pb2 as pb
 
@@ -81,7 +82,11 @@ async def reflection_checks(grpc_target: Target) -> list[Check]:
     finally:
         await channel.close()
     if SERVICE not in services:
-        return [failed("contract.reflection", f"Reflection: {SERVICE} нет среди {services}")]
+        detail = say(
+            f"Reflection: {SERVICE} is not among {services}",
+            f"Reflection: {SERVICE} нет среди {services}",
+        )
+        return [failed("contract.reflection", detail)]
     files = [
         descriptor_pb2.FileDescriptorProto.FromString(raw)
         for raw in found.file_descriptor_response.file_descriptor_proto
@@ -96,8 +101,14 @@ async def reflection_checks(grpc_target: Target) -> list[Check]:
         verdict(
             "contract.reflection",
             methods == METHODS,
-            f"Reflection: {SERVICE} с методами {', '.join(methods)}",
-            f"Reflection: методы {methods}, ожидались {METHODS}",
+            say(
+                f"Reflection: {SERVICE} with methods {', '.join(methods)}",
+                f"Reflection: {SERVICE} с методами {', '.join(methods)}",
+            ),
+            say(
+                f"Reflection: methods {methods}, expected {METHODS}",
+                f"Reflection: методы {methods}, ожидались {METHODS}",
+            ),
         )
     ]
     local, theirs = _summary(_local_file()), _summary(remote)
@@ -106,8 +117,14 @@ async def reflection_checks(grpc_target: Target) -> list[Check]:
         verdict(
             "contract.server_schema",
             not diff,
-            f"Схема сервера совпадает с локальным .proto ({len(local)} сообщений и enum)",
-            f"Схема сервера отличается от локального .proto: {', '.join(diff)}",
+            say(
+                f"Server schema matches the local .proto ({len(local)} messages and enums)",
+                f"Схема сервера совпадает с локальным .proto ({len(local)} сообщений и enum)",
+            ),
+            say(
+                f"Server schema differs from the local .proto: {', '.join(diff)}",
+                f"Схема сервера отличается от локального .proto: {', '.join(diff)}",
+            ),
         )
     )
     return checks
@@ -116,15 +133,27 @@ async def reflection_checks(grpc_target: Target) -> list[Check]:
 def stub_check() -> Check:
     """Regenerate the stubs from the .proto and compare them with the committed ones."""
     if not (SERVER_DIR / PROTO).exists():
-        return skipped("contract.stubs", f"Стабы: {PROTO} не найден рядом с пакетом (пропущено)")
+        detail = say(
+            f"Stubs: {PROTO} not found next to the package (skipped)",
+            f"Стабы: {PROTO} не найден рядом с пакетом (пропущено)",
+        )
+        return skipped("contract.stubs", detail)
     if importlib.util.find_spec("grpc_tools") is None:
-        return skipped("contract.stubs", "Стабы: grpcio-tools не установлен, сверка пропущена")
+        detail = say(
+            "Stubs: grpcio-tools is not installed, comparison skipped",
+            "Стабы: grpcio-tools не установлен, сверка пропущена",
+        )
+        return skipped("contract.stubs", detail)
     with tempfile.TemporaryDirectory(prefix="nexy-proto-") as out:
         command = [sys.executable, "-m", "grpc_tools.protoc", "-I.", f"--python_out={out}"]
         command += [f"--pyi_out={out}", f"--grpc_python_out={out}", str(PROTO)]
         done = subprocess.run(command, cwd=SERVER_DIR, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            return failed("contract.stubs", f"Стабы: protoc завершился с ошибкой: {done.stderr}")
+            detail = say(
+                f"Stubs: protoc failed: {done.stderr}",
+                f"Стабы: protoc завершился с ошибкой: {done.stderr}",
+            )
+            return failed("contract.stubs", detail)
         stale = [
             name
             for name in STUBS
@@ -134,8 +163,14 @@ def stub_check() -> Check:
     return verdict(
         "contract.stubs",
         not stale,
-        f"Стабы сгенерированы из текущего .proto: {', '.join(STUBS)}",
-        f"Стабы устарели ({', '.join(stale)}): перегенерируйте (make proto)",
+        say(
+            f"Stubs are generated from the current .proto: {', '.join(STUBS)}",
+            f"Стабы сгенерированы из текущего .proto: {', '.join(STUBS)}",
+        ),
+        say(
+            f"Stubs are stale ({', '.join(stale)}): regenerate them (make proto)",
+            f"Стабы устарели ({', '.join(stale)}): перегенерируйте (make proto)",
+        ),
     )
 
 
@@ -153,13 +188,25 @@ def version_check() -> Check:
     generated_grpc = _generated_grpc_version()
     problems = []
     if generated_grpc and _parts(runtime.get("grpcio", "0")) < _parts(generated_grpc):
-        problems.append(f"grpcio {runtime.get('grpcio')} < {generated_grpc} (нужно для стабов)")
+        have = runtime.get("grpcio")
+        problems.append(
+            say(
+                f"grpcio {have} < {generated_grpc} (the stubs need it)",
+                f"grpcio {have} < {generated_grpc} (нужно для стабов)",
+            )
+        )
     listed = ", ".join(f"{name} {version}" for name, version in runtime.items())
     return verdict(
         "contract.versions",
         not problems,
-        f"Версии: {listed}; стабы сгенерированы для grpcio {generated_grpc or '?'}",
-        f"Версии несовместимы: {'; '.join(problems)}",
+        say(
+            f"Versions: {listed}; stubs generated for grpcio {generated_grpc or '?'}",
+            f"Версии: {listed}; стабы сгенерированы для grpcio {generated_grpc or '?'}",
+        ),
+        say(
+            f"Incompatible versions: {'; '.join(problems)}",
+            f"Версии несовместимы: {'; '.join(problems)}",
+        ),
     )
 
 

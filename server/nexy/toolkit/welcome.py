@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ import grpc
 
 from nexy.toolkit.calls import WIRE_RATE, audio_problems, stub_for
 from nexy.toolkit.connection import Target, http_get
+from nexy.toolkit.lang import say
 from nexy.toolkit.results import Check, Report, failed, verdict
 from nexy.transport.grpc import streaming_pb2 as pb
 
@@ -41,12 +43,15 @@ class WelcomeResult:
         return [r.audio_chunk for r in self.responses if r.HasField("audio_chunk")]
 
 
-async def speak(stub: Any, text: str, deadline: float) -> WelcomeResult:
+async def speak(
+    stub: Any, text: str, deadline: float, metadata: Sequence[tuple[str, str]] = ()
+) -> WelcomeResult:
     """Call GenerateWelcomeAudio as the client does (session_id ``welcome_<timestamp>``)."""
     result = WelcomeResult()
     request = pb.WelcomeRequest(text=text, session_id=f"welcome_{int(time.time())}")
     started = time.perf_counter()
-    async for response in stub.GenerateWelcomeAudio(request, timeout=deadline):
+    stream = stub.GenerateWelcomeAudio(request, timeout=deadline, metadata=tuple(metadata))
+    async for response in stream:
         if not result.responses:
             result.first_s = time.perf_counter() - started
         result.responses.append(response)
@@ -54,8 +59,14 @@ async def speak(stub: Any, text: str, deadline: float) -> WelcomeResult:
     return result
 
 
-def format_checks(label: str, result: WelcomeResult) -> list[Check]:
+def _label(key: str) -> str:
+    """The printed tag of a welcome case; ``key`` stays in the (language-free) check names."""
+    return {"greeting": say("greeting", "приветствие"), "text": say("text", "текст")}[key]
+
+
+def format_checks(key: str, result: WelcomeResult) -> list[Check]:
     """Metadata first with the wire format and real duration, then audio, then end_message."""
+    label = _label(key)
     kinds = result.kinds
     shape_ok = (
         kinds[:1] == ["metadata"]
@@ -71,38 +82,71 @@ def format_checks(label: str, result: WelcomeResult) -> list[Check]:
     duration_ok = samples > 0 and abs(meta.duration_sec - samples / WIRE_RATE) <= 1 / WIRE_RATE
     return [
         verdict(
-            f"welcome.{label}.order",
+            f"welcome.{key}.order",
             shape_ok,
-            f"[{label}] Порядок: metadata → audio_chunk×{len(result.audio)} → end_message",
-            f"[{label}] Порядок нарушен: {kinds[:3]}…{kinds[-2:]}",
+            say(
+                f"[{label}] Order: metadata → audio_chunk×{len(result.audio)} → end_message",
+                f"[{label}] Порядок: metadata → audio_chunk×{len(result.audio)} → end_message",
+            ),
+            say(
+                f"[{label}] Order broken: {kinds[:3]}…{kinds[-2:]}",
+                f"[{label}] Порядок нарушен: {kinds[:3]}…{kinds[-2:]}",
+            ),
         ),
         verdict(
-            f"welcome.{label}.metadata",
+            f"welcome.{key}.metadata",
             meta_format and bool(meta.method),
-            f"[{label}] Метаданные: method={meta.method}, sample_rate={meta.sample_rate}, "
+            say(f"[{label}] Metadata: ", f"[{label}] Метаданные: ")
+            + f"method={meta.method}, sample_rate={meta.sample_rate}, "
             f"channels={meta.channels}, dtype={meta.dtype}",
-            f"[{label}] Метаданные не по контракту: method={meta.method!r}, "
-            f"{meta.sample_rate}/{meta.channels}/{meta.dtype!r} (нужно 48000/1/int16)",
+            say(
+                f"[{label}] Metadata off contract: method={meta.method!r}, "
+                f"{meta.sample_rate}/{meta.channels}/{meta.dtype!r} (need 48000/1/int16)",
+                f"[{label}] Метаданные не по контракту: method={meta.method!r}, "
+                f"{meta.sample_rate}/{meta.channels}/{meta.dtype!r} (нужно 48000/1/int16)",
+            ),
         ),
         verdict(
-            f"welcome.{label}.duration",
+            f"welcome.{key}.duration",
             duration_ok,
-            f"[{label}] Длительность: duration_sec={meta.duration_sec:.3f} = "
-            f"{samples} сэмплов / 48000",
-            f"[{label}] duration_sec={meta.duration_sec:.3f}, а аудио {samples / WIRE_RATE:.3f} с",
+            say(
+                f"[{label}] Duration: duration_sec={meta.duration_sec:.3f} = "
+                f"{samples} samples / 48000",
+                f"[{label}] Длительность: duration_sec={meta.duration_sec:.3f} = "
+                f"{samples} сэмплов / 48000",
+            ),
+            say(
+                f"[{label}] duration_sec={meta.duration_sec:.3f}, but the audio is "
+                f"{samples / WIRE_RATE:.3f} s",
+                f"[{label}] duration_sec={meta.duration_sec:.3f}, а аудио "
+                f"{samples / WIRE_RATE:.3f} с",
+            ),
         ),
         verdict(
-            f"welcome.{label}.audio",
+            f"welcome.{key}.audio",
             bool(result.audio) and not problems,
-            f"[{label}] Формат аудио: {len(result.audio)} чанков, чётные длины, не тишина",
-            f"[{label}] Формат аудио: {'; '.join(problems) or 'аудио нет'}",
+            say(
+                f"[{label}] Audio format: {len(result.audio)} chunks, even lengths, not silence",
+                f"[{label}] Формат аудио: {len(result.audio)} чанков, чётные длины, не тишина",
+            ),
+            say(f"[{label}] Audio format: ", f"[{label}] Формат аудио: ")
+            + ("; ".join(problems) or say("no audio", "аудио нет")),
         ),
         verdict(
-            f"welcome.{label}.budget",
+            f"welcome.{key}.budget",
             result.total_s < CLIENT_BUDGET_S,
-            f"[{label}] Время: первый ответ {result.first_s * 1000:.0f} мс, "
-            f"весь поток {result.total_s * 1000:.0f} мс (бюджет клиента 5 с)",
-            f"[{label}] {result.total_s:.1f} с — дольше 5 с, клиент уже переключился на голос ОС",
+            say(
+                f"[{label}] Time: first reply {result.first_s * 1000:.0f} ms, "
+                f"whole stream {result.total_s * 1000:.0f} ms (client budget 5 s)",
+                f"[{label}] Время: первый ответ {result.first_s * 1000:.0f} мс, "
+                f"весь поток {result.total_s * 1000:.0f} мс (бюджет клиента 5 с)",
+            ),
+            say(
+                f"[{label}] {result.total_s:.1f} s — over 5 s, the client already switched to "
+                "the system voice",
+                f"[{label}] {result.total_s:.1f} с — дольше 5 с, клиент уже переключился на "
+                "голос ОС",
+            ),
         ),
     ]
 
@@ -128,19 +172,27 @@ async def _cache_check(stub: Any, http: Target | None, deadline: float) -> list[
     same = [r.SerializeToString() for r in cold.responses] == [
         r.SerializeToString() for r in warm.responses
     ]
-    timing = f"первый {cold.total_s * 1000:.1f} мс, повтор {warm.total_s * 1000:.1f} мс"
+    first, repeat = f"{cold.total_s * 1000:.1f}", f"{warm.total_s * 1000:.1f}"
+    timing = say(f"first {first} ms, repeat {repeat} ms", f"первый {first} мс, повтор {repeat} мс")
     if hits_before is not None and hits_after is not None:
-        ok, evidence = hits_after > hits_before, "метрика cache=hit выросла"
+        ok = hits_after > hits_before
+        evidence = say("metric cache=hit grew", "метрика cache=hit выросла")
     else:
         # Without /metrics, the repeat must not be slower (small jitter allowed).
-        ok, evidence = warm.total_s <= cold.total_s * 1.2 + 0.005, "по времени"
-    checks = format_checks("текст", cold)
+        ok, evidence = warm.total_s <= cold.total_s * 1.2 + 0.005, say("by timing", "по времени")
+    checks = format_checks("text", cold)
     checks.append(
         verdict(
             "welcome.cache",
             ok and same,
-            f"Кэш: повтор отдан из кэша ({evidence}); {timing}",
-            f"Кэш: повтор не из кэша или отличается (одинаковые={same}); {timing}",
+            say(
+                f"Cache: the repeat came from the cache ({evidence}); {timing}",
+                f"Кэш: повтор отдан из кэша ({evidence}); {timing}",
+            ),
+            say(
+                f"Cache: the repeat was not cached or differs (identical={same}); {timing}",
+                f"Кэш: повтор не из кэша или отличается (одинаковые={same}); {timing}",
+            ),
         )
     )
     return checks
@@ -151,14 +203,21 @@ async def run_welcome(grpc_target: Target, report: Report, http: Target | None =
     channel = grpc_target.channel()
     stub = stub_for(channel)
     try:
-        report.step("Тестирование приветствия по умолчанию (пустой text)")
+        report.step(
+            say(
+                "Testing the default greeting (empty text)",
+                "Тестирование приветствия по умолчанию (пустой text)",
+            )
+        )
         try:
             greeting = await speak(stub, "", grpc_target.timeout)
         except grpc.aio.AioRpcError as exc:
             report.add(failed("welcome.greeting", f"GenerateWelcomeAudio: {exc.code().name}"))
         else:
-            report.add(*format_checks("приветствие", greeting))
-        report.step("Тестирование произвольного текста и кэша")
+            report.add(*format_checks("greeting", greeting))
+        report.step(
+            say("Testing any text and the cache", "Тестирование произвольного текста и кэша")
+        )
         await report.run("welcome.cache", _cache_check(stub, http, grpc_target.timeout))
     finally:
         await channel.close()

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 # protobuf ships no type information; descriptors are used dynamically here anyway.
 from google.protobuf.descriptor import Descriptor, FieldDescriptor  # type: ignore[import-untyped]
 
+from nexy.toolkit.lang import say
+
 VARINT, I64, LEN, I32 = 0, 1, 2, 5
 
 
@@ -105,15 +107,30 @@ def wire_problems(data: bytes, descriptor: Descriptor, path: str = "") -> list[s
     for item in fields:
         field = descriptor.fields_by_number.get(item.number)
         if field is None:
-            problems.append(f"{where}: неизвестное поле #{item.number}")
+            problems.append(
+                say(
+                    f"{where}: unknown field #{item.number}",
+                    f"{where}: неизвестное поле #{item.number}",
+                )
+            )
             continue
         name = f"{where}.{field.name}"
         if item.wire_type not in _allowed_wire(field):
-            problems.append(f"{name}: wire type {item.wire_type} не соответствует типу поля")
+            problems.append(
+                say(
+                    f"{name}: wire type {item.wire_type} does not match the field type",
+                    f"{name}: wire type {item.wire_type} не соответствует типу поля",
+                )
+            )
             continue
         seen[item.number] = seen.get(item.number, 0) + 1
         if not field.is_repeated and seen[item.number] == 2:
-            problems.append(f"{name}: одиночное поле передано несколько раз")
+            problems.append(
+                say(
+                    f"{name}: singular field sent more than once",
+                    f"{name}: одиночное поле передано несколько раз",
+                )
+            )
         if field.containing_oneof is not None:
             members = oneofs.setdefault(field.containing_oneof.name, [])
             if field.name not in members:
@@ -122,12 +139,18 @@ def wire_problems(data: bytes, descriptor: Descriptor, path: str = "") -> list[s
             try:
                 item.payload.decode("utf-8")
             except UnicodeDecodeError:
-                problems.append(f"{name}: строка не в UTF-8")
+                problems.append(say(f"{name}: string is not UTF-8", f"{name}: строка не в UTF-8"))
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
             problems += wire_problems(item.payload, field.message_type, name)
     for oneof, members in oneofs.items():
         if len(members) > 1:
-            problems.append(f"{where}: в oneof {oneof} несколько полей: {', '.join(members)}")
+            listed = ", ".join(members)
+            problems.append(
+                say(
+                    f"{where}: several fields of oneof {oneof}: {listed}",
+                    f"{where}: в oneof {oneof} несколько полей: {listed}",
+                )
+            )
     return problems
 
 

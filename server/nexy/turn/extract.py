@@ -94,6 +94,7 @@ class _JsonScanner:
         self._key = ""  # the first characters of the last key: enough to recognise "text"
         self._decoder = _StringDecoder()
         self._text_seen = False
+        self.text_closed = False  # the "text" string's closing quote has been read
 
     def step(self, c: str) -> int:
         """Consume one character; return _OK, _ERROR, _TEXT_START or _CLOSED."""
@@ -156,6 +157,7 @@ class _JsonScanner:
             self.out.append(piece)
         if self._decoder.closed:
             self._state = _S_COLON if self._kind == _KEY else _S_AFTER
+            self.text_closed = self.text_closed or self._kind == _TEXT
         return _OK
 
 
@@ -207,6 +209,12 @@ class ReplyExtractor:
         if not self._held:
             self._inert.clear()  # nothing is held, so nothing read so far is read again
         return self._take()
+
+    @property
+    def text_complete(self) -> bool:
+        """The reply object's "text" has closed: no more spoken text can follow, so the last
+        sentence need not wait for the rest of the object (its command) or the stream's end."""
+        return self._raw is not None and self._scanner.text_closed
 
     def finish(self) -> ReplyTail:
         """End of stream: return the held-back text and the reply's command."""

@@ -1,8 +1,9 @@
 """The turn pipeline: LLM fragments → spoken text → segments → speech, all overlapping.
 
 One turn is one owner coroutine (``_Turn.run``) with a task group: the *thinker* reads the LLM
-stream, extracts the reply text and cuts it into segments; the *preparer* turns segments into
-utterances and starts their synthesis one ahead; the *speaker* (the owner itself) puts each
+stream, extracts the reply text and cuts it into segments (the last one the moment the reply's
+text closes); the *preparer* turns segments into utterances and starts each one's synthesis as
+soon as it exists, several at once within a bound; the *speaker* (the owner itself) puts each
 utterance's text and audio, in order, on the outbound queue, which the transport drains onto
 the wire. Queues between them are bounded, so a slow stage slows the ones before it
 instead of growing memory. Cancelling the owner task stops the LLM request and the synthesis at
@@ -96,8 +97,10 @@ class _Turn:
         self.segments: asyncio.Queue[str | _ReplyDone] = asyncio.Queue(
             maxsize=runner.settings.segment_queue
         )
-        # One utterance waiting here while another is being sent: synthesis runs one ahead.
-        self.utterances: asyncio.Queue[Utterance | _ReplyDone] = asyncio.Queue(maxsize=1)
+        # Utterances synthesizing or sent, in order; the slots bound how many at once (the one
+        # being sent included), and with them the audio a turn holds ahead of the client.
+        self.slots = asyncio.Semaphore(runner.settings.synthesis_slots)
+        self.utterances: asyncio.Queue[Utterance | _ReplyDone] = asyncio.Queue()
         self.voicebox = Voicebox(runner.tts, runner.speech_format)
         self.spoke = False
 
@@ -127,10 +130,16 @@ class _Turn:
             max_chars=runner.settings.segment_max_chars,
         )
         produced = False
+        flushed = False  # the reply's text is complete and every segment of it was handed on
         try:
             async with aclosing(runner.llm.stream(llm_request)) as stream:
                 async for fragment in stream:
-                    for segment in segmenter.push(extractor.feed(fragment)):
+                    segments = segmenter.push(extractor.feed(fragment))
+                    if extractor.text_complete and not flushed:
+                        # The last sentence needs no following character, nor the command.
+                        segments += segmenter.flush()
+                        flushed = True
+                    for segment in segments:
                         produced = True
                         await self.segments.put(segment)
         except Exception as exc:  # stage boundary: any provider failure becomes a typed result
@@ -144,30 +153,33 @@ class _Turn:
         await self.segments.put(_ReplyDone(tail.command, tail.args, produced=produced))
 
     async def _prepare(self, group: asyncio.TaskGroup) -> None:
-        """Segments → utterances whose synthesis starts as soon as there is room ahead."""
+        """Segments → utterances, each synthesized as soon as its text is complete and a
+        synthesis slot is free; the speaker sends them in order."""
         target = self.runner.settings.segment_target_chars
-        first = True
         while True:
             item = await self.segments.get()
             if isinstance(item, _ReplyDone):
                 await self.utterances.put(item)
                 return
+            waited = self.slots.locked()
+            await self.slots.acquire()  # released when the speaker has sent this utterance
             text, done = item, None
-            # Sentences already waiting (TTS is behind) are merged: better prosody, no delay.
-            # The first segment stays short: it decides how soon the user hears anything.
-            while not first and len(text) < target and not self.segments.empty():
+            # Sentences that waited for a slot are merged: none could have started sooner, and
+            # one synthesis of both ends no later than two. Without a wait, nothing is merged.
+            while waited and len(text) < target and not self.segments.empty():
                 waiting = self.segments.get_nowait()
                 if isinstance(waiting, _ReplyDone):
                     done = waiting
                     break
                 text += waiting
-            first = False
             # The client is sent exactly what is spoken: markdown, emoji and symbols cleaned.
             text = clean_for_speech(text)
             if text.strip():
                 utterance = Utterance(text)
-                await self.utterances.put(utterance)
                 utterance.start(self.voicebox, group)
+                self.utterances.put_nowait(utterance)  # never full: slots bound it
+            else:
+                self.slots.release()
             if done is not None:
                 await self.utterances.put(done)
                 return
@@ -181,6 +193,7 @@ class _Turn:
             self.spoke = True
             while (chunk := await item.audio.get()) is not None:
                 await self.out.put(chunk)
+            self.slots.release()
 
     async def _finish(self, done: _ReplyDone) -> None:
         settings = self.runner.settings

@@ -1,8 +1,9 @@
-"""Speaking segments: one utterance per segment, synthesized ahead of the one being sent.
+"""Speaking segments: one utterance per segment, synthesized as soon as its text exists.
 
-While utterance N's audio goes to the client, utterance N+1 is already being synthesized into its
-own bounded queue; the speaker sends them strictly in order. This is what lets a turn end about
-one sentence's synthesis after the LLM's last token, instead of after all of them.
+While utterance N's audio goes to the client, the utterances after it are already being
+synthesized, each into its own bounded queue; the speaker sends them strictly in order. This is
+what lets a turn end one sentence's synthesis after that sentence's text, instead of after all
+of them in a row.
 """
 
 from __future__ import annotations

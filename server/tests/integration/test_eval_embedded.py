@@ -105,6 +105,20 @@ async def test_missed_goals_fail_the_run(evaluated: EvalRun) -> None:
     assert "«close Safari»: expected open_app {'app_name': 'Safari'}, got close_app" in section
 
 
+def test_a_failed_turn_fails_the_run_even_within_the_accuracy_goal() -> None:
+    case = SUBSET[0]
+    good = score(case, Reply("Opening Safari.", "open_app", {"app_name": "Safari"}, 0.1))
+    cut = score(case, Reply("", first_audio_s=None, ended=False, status="DEADLINE_EXCEEDED"))
+    run = EvalRun([good] * 20 + [cut], ratio_ttfa=[0.1, 0.1, 0.1])
+    summary = Summary.of(run)
+    assert summary.accuracy >= 0.95 and summary.failed_turns == 1
+    failed = {c.name for c in goal_checks(summary) if not c.ok}
+    assert "eval.turns" in failed and "eval.accuracy" not in failed
+    ok = Summary.of(EvalRun([good] * 20, ratio_ttfa=[0.1, 0.1, 0.1]))
+    assert ok.failed_turns == 0
+    assert "eval.turns" not in {c.name for c in goal_checks(ok) if not c.ok}
+
+
 @pytest.mark.parametrize(
     ("reply", "ignore", "language"),
     [

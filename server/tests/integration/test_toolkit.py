@@ -73,6 +73,7 @@ async def test_smoke_health_and_welcome_pass(server):
     _assert_ok(report)
     expected = {"smoke.interrupt", "smoke.stream_audio", "smoke.missing_session"}
     expected |= {"smoke.unknown_hardware", "health.versions_agree", "health.grpc_health"}
+    expected |= {"health.build_is_version"}
     assert expected <= {c.name for c in report.checks}
     assert "cache=hit" in report.get("welcome.cache").detail  # proven by /metrics, not timing
 
@@ -237,8 +238,11 @@ def _chunk(pcm: bytes, **fields) -> pb.AudioChunk:
     return pb.AudioChunk(audio_data=pcm, **{**base, **fields})
 
 
-def test_audio_rules():
+def test_audio_rules(monkeypatch):
+    monkeypatch.setenv("LC_ALL", "C")  # the problems are worded in the reader's language
     assert audio_problems(_chunk(b"\x01\x00" * 10)) == []
+    assert audio_problems(_chunk(b"\x00\x00" * 10)) == ["silence (all zeros)"]
+    monkeypatch.setenv("LC_ALL", "ru_RU.UTF-8")
     assert audio_problems(_chunk(b"\x00\x00" * 10)) == ["тишина (все нули)"]
     assert len(audio_problems(_chunk(b"\x01\x00\x01", shape=[1]))) == 1  # odd length
     assert "sample_rate=24000" in audio_problems(_chunk(b"\x01\x00", sample_rate=24000))[0]

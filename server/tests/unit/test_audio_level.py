@@ -100,6 +100,22 @@ def test_gain_is_held_for_the_utterance_no_pumping() -> None:
     assert db(rms(out[half + edge :]) / rms(out[: half - edge])) == pytest.approx(-12.04, abs=0.3)
 
 
+def test_the_first_piece_is_not_held_back_for_the_level() -> None:
+    # A voice that streams at real-time speed hands over 50 ms at a time: waiting for the
+    # analysis window would add its length to the time to first audio.
+    fmt = PcmFormatter(SRC, DST, CHUNK, level=WIRE_LEVEL)
+    first = fmt.push(tone(0.05, 3000).astype("<i2").tobytes())
+    assert first and rms(np.frombuffer(b"".join(first), dtype="<i2")) > 1.5 * rms(tone(0.05, 3000))
+
+
+def test_the_gain_settles_without_a_step() -> None:
+    # A quiet onset, then louder speech inside the analysis window: the gain moves by a ramp.
+    onset, speech = tone(0.05, 1000), tone(0.5, 9000)
+    out = levelled(onset, *np.array_split(speech, 10)).astype(np.float64)
+    steps = np.abs(np.diff(out))
+    assert steps.max() < 2 * np.abs(np.diff(levelled(speech).astype(np.float64))).max()
+
+
 def test_piece_sizes_after_the_first_do_not_change_the_audio() -> None:
     # Piper hands over whole sentences, eSpeak 60 ms pieces: once the gain is set by the first
     # piece, how the rest is cut must not matter (no per-piece gain, no seams).

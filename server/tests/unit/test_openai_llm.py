@@ -248,8 +248,16 @@ async def test_connection_is_reused_after_a_complete_reply() -> None:
     assert first.peer == second.peer
 
 
+async def test_openais_own_endpoint_without_a_key_fails_start() -> None:
+    llm = OpenAICompatLLM(OpenAISettings())  # https://api.openai.com/v1 refuses keyless calls
+    with pytest.raises(LLMError, match="NEXY_LLM__OPENAI__API_KEY"):
+        await llm.start()
+    assert llm.status().state is State.DOWN
+
+
 async def test_lifecycle_and_protocol() -> None:
-    llm = OpenAICompatLLM(OpenAISettings())
+    # A local OpenAI-compatible server (Ollama, vLLM) needs no key.
+    llm = OpenAICompatLLM(OpenAISettings(base_url="http://127.0.0.1:11434/v1"))
     provider: LLMProvider = llm  # checked statically: the protocol is not runtime-checkable
     assert isinstance(llm, Component) and provider.supports_images and provider.name == "openai"
     assert llm.status().state is State.DOWN

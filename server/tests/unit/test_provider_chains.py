@@ -138,13 +138,15 @@ async def test_a_member_with_an_open_breaker_is_skipped_until_its_trial() -> Non
     for _ in range(3):
         assert await ask(chain) == "b:hello world"
     assert a.calls == 2  # the third turn did not call it at all
-    assert [s.state for s in chain.stats()] == ["open", "closed"]
+    assert [s.state for s in chain.stats()] == ["tripped", "healthy"]
+    assert [s.available for s in chain.stats()] == [False, True]
     assert chain.status().state is State.DEGRADED
-    assert "a circuit is open" in chain.status().reason
+    assert "a is tripped after repeated failures" in chain.status().reason
     clock.now += 5
+    assert chain.stats()[0].state == "testing"  # the pause is over: the next call decides
     a.fail = ""
     assert await ask(chain) == "a:hello world"  # the trial call succeeds and closes it
-    assert [s.state for s in chain.stats()] == ["closed", "closed"]
+    assert [s.state for s in chain.stats()] == ["healthy", "healthy"]
 
 
 async def test_a_failure_after_output_is_an_error_not_a_fallback() -> None:

@@ -25,7 +25,7 @@ from google.genai import errors, types
 from nexy.components import READY, ComponentStatus, State
 from nexy.config import GeminiSettings
 from nexy.providers.llm.base import LLMError, LLMRequest, with_facts
-from nexy.providers.secrets import resolve_secret
+from nexy.providers.prerequisites import gemini_keys
 
 log = logging.getLogger(__name__)
 
@@ -234,18 +234,10 @@ class GeminiLLM:
             raise _translate(exc) from None
 
     def _keys(self) -> list[str]:
-        settings = self._settings
         try:
-            primary = resolve_secret(
-                settings.api_key, settings.api_key_file, what="llm.gemini.api_key"
-            )
+            return gemini_keys(self._settings)  # the same check as `config check`
         except ValueError as exc:
             raise LLMError(str(exc)) from None
-        backup = settings.backup_api_key.get_secret_value().strip()
-        keys = list(dict.fromkeys(key for key in (primary, backup) if key))
-        if not keys:
-            raise LLMError("gemini has no API key: set llm.gemini.api_key or api_key_file")
-        return keys
 
     def _client(self, key: str, session: aiohttp.ClientSession) -> genai.Client:
         options = types.HttpOptions(

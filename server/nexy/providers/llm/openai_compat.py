@@ -19,7 +19,7 @@ import aiohttp
 from nexy.components import READY, ComponentStatus, State
 from nexy.config import OpenAISettings
 from nexy.providers.llm.base import LLMError, LLMRequest, with_facts
-from nexy.providers.secrets import resolve_secret
+from nexy.providers.prerequisites import openai_key
 
 # Backstops only (the fallback chain enforces the real deadlines): a host that never answers
 # the connection, or a stream that stalls for good, must not pin a connection forever.
@@ -155,7 +155,7 @@ class OpenAICompatLLM:
             return
         settings = self._settings
         try:
-            key = resolve_secret(settings.api_key, settings.api_key_file, what="llm.openai.api_key")
+            key = openai_key(settings)  # the same check as `config check`
         except ValueError as exc:
             self._status = ComponentStatus(State.DOWN, str(exc))
             raise LLMError(str(exc)) from None

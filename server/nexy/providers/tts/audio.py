@@ -144,7 +144,7 @@ class PcmFormatter:
 
     def _emit(self, samples: Int16Array, *, last: bool) -> None:
         if self._gain is not None:
-            scaled = self._gain.apply(samples, last=last)
+            scaled = self._gain.apply(samples)
             if self._resampler is not None:
                 scaled = self._resampler.resample_chunk(scaled, last=last)
             samples = limit(scaled, self._gain.level)

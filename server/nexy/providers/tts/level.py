@@ -35,12 +35,9 @@ class Level:
     knee_dbfs: float = -6.0  # the limiter leaves samples below this untouched
     max_boost_db: float = 12.0  # a near-silent utterance is raised at most this much
     max_cut_db: float = 12.0
-    # Speech measured before the gain is fixed. A whole Piper sentence arrives at once; eSpeak's
-    # 60 ms pieces come far faster than real time, so waiting for this costs it milliseconds.
-    # It is kept short because an engine that produces at real-time speed (a streaming voice,
-    # the paced scripted one) makes first audio wait this long: 0.1 s still keeps Piper and
-    # eSpeak within 3 dB of each other (tests/unit/test_audio_level.py); one 60 ms piece of
-    # eSpeak's quiet onset does not.
+    # Speech over which the gain settles before it is held (nothing waits for it: see
+    # UtteranceGain). Long enough that eSpeak's quiet onset does not decide the utterance's
+    # level; Piper and eSpeak then stay within 3 dB (tests/unit/test_audio_level.py).
     analysis_seconds: float = 0.15
 
     def __post_init__(self) -> None:
@@ -54,11 +51,8 @@ class Level:
         """The largest sample magnitude the limiter lets through."""
         return math.floor(_linear(self.ceiling_dbfs))
 
-    def gain_for(self, samples: Float32Array) -> float:
-        """The bounded gain that brings ``samples``' RMS to the target."""
-        if samples.size == 0:
-            return 1.0
-        rms = math.sqrt(float(np.dot(samples, samples)) / samples.size)
+    def gain_for_rms(self, rms: float) -> float:
+        """The bounded gain that brings speech of this RMS to the target."""
         wanted = _linear(self.target_dbfs) / max(rms, 1e-3)
         return min(max(wanted, 10 ** (-self.max_cut_db / 20)), 10 ** (self.max_boost_db / 20))
 
@@ -67,35 +61,47 @@ WIRE_LEVEL = Level()  # what every utterance sent to a client is brought to
 
 
 class UtteranceGain:
-    """Holds an utterance's first speech until its gain is decided, then applies that gain."""
+    """Applies an utterance's gain from its first piece on, settling it over its first speech.
+
+    Nothing is held back: a voice that streams at real-time speed would otherwise make first
+    audio wait for the whole analysis window. The first piece gets the gain its own level asks
+    for; until ``analysis_seconds`` of speech have passed, each piece moves to the gain the speech
+    so far asks for (down at once, so louder speech never overshoots; up by a ramp across the
+    piece, so no step is heard); then it is held.
+    """
 
     def __init__(self, level: Level, sample_rate: int) -> None:
         self.level = level
         self._analysis = max(int(level.analysis_seconds * sample_rate), 1)
         self._gain: float | None = None
-        self._pending: list[Int16Array] = []
-        self._pending_size = 0
+        self._seen = 0  # samples measured so far (up to the analysis window)
+        self._energy = 0.0  # their sum of squares
 
-    def apply(self, samples: Int16Array, *, last: bool) -> Float32Array:
-        """``samples`` scaled as float32; empty while the gain is still being decided."""
-        if self._gain is None:
-            self._pending.append(samples)
-            self._pending_size += samples.size
-            if self._pending_size < self._analysis and not last:
-                return np.zeros(0, dtype=np.float32)
-            samples = np.concatenate(self._pending) if len(self._pending) > 1 else samples
-            self._pending, self._pending_size = [], 0
-            scaled = samples.astype(np.float32)
-            self._gain = self.level.gain_for(scaled)
+    def apply(self, samples: Int16Array) -> Float32Array:
+        """``samples`` scaled as float32."""
+        scaled = samples.astype(np.float32)
+        if self._seen >= self._analysis:
+            scaled *= np.float32(self._gain)
+            return scaled
+        if scaled.size == 0:
+            return scaled
+        self._energy += float(np.dot(scaled, scaled))
+        self._seen += scaled.size
+        wanted = self.level.gain_for_rms(math.sqrt(self._energy / self._seen))
+        # Louder speech than measured so far takes the lower gain at once (no overshoot into the
+        # limiter); a higher gain is reached by a ramp across the piece.
+        start = wanted if self._gain is None else min(self._gain, wanted)
+        self._gain = wanted
+        if start == wanted:
+            scaled *= np.float32(wanted)
         else:
-            scaled = samples.astype(np.float32)
-        scaled *= np.float32(self._gain)
+            scaled *= np.linspace(start, wanted, scaled.size, dtype=np.float32)
         return scaled
 
     def reset(self) -> None:
         """Forget the gain: the next audio starts a new utterance."""
         self._gain = None
-        self._pending, self._pending_size = [], 0
+        self._seen, self._energy = 0, 0.0
 
 
 def limit(samples: Float32Array, level: Level) -> Int16Array:

@@ -247,17 +247,28 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         service = str(details.method).lstrip("/").partition("/")[0]
         if handler is None or service not in self._services:
             return handler
-        grants = self._matching(details.invocation_metadata)
-        if not grants:
+        authorized, allowed = self.access(details.invocation_metadata)
+        if not authorized:
             return _rejecting(handler)
-        if any(devices is None for devices in grants):
+        if allowed is None:
             return handler
-        allowed = frozenset[str]().union(*(devices for devices in grants if devices))
         return wrap_handler(handler, partial(_only_devices, allowed))
 
     def authorized(self, metadata: Metadata) -> bool:
         """Whether the metadata carries any accepted token (bound or not)."""
         return bool(self._matching(metadata))
+
+    def access(self, metadata: Metadata) -> tuple[bool, frozenset[str] | None]:
+        """Whether a token was accepted, and the devices it may act for (None: any device).
+
+        Public so that other transports (the web playground) decide exactly as gRPC does.
+        """
+        grants = self._matching(metadata)
+        if not grants:
+            return False, frozenset()
+        if any(devices is None for devices in grants):
+            return True, None
+        return True, frozenset[str]().union(*(devices for devices in grants if devices))
 
     def _matching(self, metadata: Metadata) -> list[frozenset[str] | None]:
         """The device sets of the configured tokens equal to the given one (None: any device)."""
@@ -281,11 +292,17 @@ async def _only_devices(
     allowed: frozenset[str], request: Any, context: grpc.aio.ServicerContext
 ) -> AsyncIterator[None]:
     hardware_id = getattr(request, "hardware_id", "")
-    # An empty id is left to the handler's validation (INVALID_ARGUMENT, as without auth).
-    named = isinstance(hardware_id, str) and bool(hardware_id.strip())
-    if named and canonical_device_id(hardware_id) not in allowed:
+    if isinstance(hardware_id, str) and not may_act_for(allowed, hardware_id):
         await context.abort(grpc.StatusCode.PERMISSION_DENIED, PERMISSION_DENIED_TEXT)
     yield
+
+
+def may_act_for(allowed: frozenset[str] | None, hardware_id: str) -> bool:
+    """Whether a token allowed ``allowed`` devices (None: any) may name ``hardware_id``."""
+    # An empty id is left to the handler's validation (INVALID_ARGUMENT, as without auth).
+    if allowed is None or not hardware_id.strip():
+        return True
+    return canonical_device_id(hardware_id) in allowed
 
 
 def _rejecting(handler: Any) -> Any:

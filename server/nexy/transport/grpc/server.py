@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from nexy.config import AuthSettings, ServerSettings, TLSSettings
+from nexy.config import AuthSettings, LimitsSettings, ServerSettings, TLSSettings
 from nexy.metrics import Metrics
 from nexy.transport.grpc import streaming_pb2 as pb
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
@@ -31,6 +31,20 @@ from nexy.transport.grpc.servicer import StreamingServicer
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["StreamingService"].full_name
+# Calls in flight beyond the turn limit by default: the short calls of the turns being served
+# (COLLECT, InterruptSession, ReportUsage, greetings), health checks, and refusals on their way.
+RPC_HEADROOM = 32
+
+
+def rpc_limit(limits: LimitsSettings) -> int:
+    """The replica's cap on calls in flight (``limits.max_concurrent_rpcs``, 0 = automatic).
+
+    Beyond it grpc.aio answers ``RESOURCE_EXHAUSTED`` ("Concurrent RPC limit exceeded!") as soon
+    as it accepts the call, without running the handler (so no log line or metric either): the
+    cheapest refusal there is. Admission's STREAM_LIMIT_EXCEEDED, with its text, comes first;
+    this cap answers only when calls pile up faster than their handlers finish (docs/SCALING.md).
+    """
+    return limits.max_concurrent_rpcs or limits.max_concurrent_turns + RPC_HEADROOM
 
 
 def _options(settings: ServerSettings) -> list[tuple[str, int]]:
@@ -63,12 +77,13 @@ def _interceptors(metrics: Metrics, auth: AuthSettings | None) -> list[Any]:
     # Outermost first: the log line and metrics must see what the inner two decide.
     chain: list[Any] = [LoggingInterceptor(metrics), ExceptionInterceptor()]
     if auth is not None and auth.enabled:
-        chain.append(_auth_interceptor(auth))
+        chain.append(auth_interceptor(auth))
     chain.append(DecodeGuardInterceptor())  # innermost: refused only after authentication
     return chain
 
 
-def _auth_interceptor(auth: AuthSettings) -> BearerAuthInterceptor:
+def auth_interceptor(auth: AuthSettings) -> BearerAuthInterceptor:
+    """The bearer-token check for the configured tokens (the playground reuses it)."""
     tokens = [token.get_secret_value() for token in auth.tokens]
     bound = {client.token.get_secret_value(): client.hardware_ids for client in auth.clients}
     if not any(tokens) and not any(bound):
@@ -90,7 +105,8 @@ class GrpcServer:
     """Owns the grpc.aio server and its health status.
 
     ``metrics`` should be the application's (a private registry is used without it, which
-    /metrics does not show); ``auth`` and ``tls`` are off when omitted.
+    /metrics does not show); ``auth`` and ``tls`` are off when omitted, and so is the cap on
+    calls in flight without ``max_concurrent_rpcs`` (see ``rpc_limit``).
     """
 
     def __init__(
@@ -101,6 +117,7 @@ class GrpcServer:
         metrics: Metrics | None = None,
         auth: AuthSettings | None = None,
         tls: TLSSettings | None = None,
+        max_concurrent_rpcs: int | None = None,
     ) -> None:
         self._settings = settings
         self._open = auth is None or not auth.enabled
@@ -108,7 +125,9 @@ class GrpcServer:
         # Read the files now: a bad path fails at construction, before anything is started.
         self._credentials = server_credentials(tls) if tls is not None else None
         self.server = grpc.aio.server(
-            options=_options(settings), interceptors=_interceptors(self.metrics, auth)
+            options=_options(settings),
+            interceptors=_interceptors(self.metrics, auth),
+            maximum_concurrent_rpcs=max_concurrent_rpcs,
         )
         pb_grpc.add_StreamingServiceServicer_to_server(servicer, self.server)  # type: ignore[no-untyped-call]
         self.health = health_aio.HealthServicer()

@@ -49,6 +49,7 @@ class HttpContext:
     # Bearer tokens that may see unredacted reasons on /status; None: auth is off.
     operator_tokens: tuple[bytes, ...] | None = None
     hidden_names: tuple[str, ...] = field(default=())  # configured hosts, redacted by name
+    playground: bool = False  # the web playground's routes are mounted (listed below)
 
 
 def build_http_app(ctx: HttpContext) -> web.Application:
@@ -158,6 +159,7 @@ def _status(ctx: HttpContext, details: bool) -> dict[str, object]:
             "grpc_port": ctx.grpc_port,
             "http_port": ctx.http_port,
             "http": ["/health", "/ready", "/status", "/metrics"]
-            + (["/updates/health", "/updates/appcast.xml"] if ctx.updates else []),
+            + (["/updates/health", "/updates/appcast.xml"] if ctx.updates else [])
+            + (["/playground"] if ctx.playground else []),
         },
     }

@@ -35,6 +35,7 @@ class HeaderDeadline(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._tail = b""  # the last bytes seen, to find a header end split across reads
+        self._upgraded = False  # a WebSocket now: its frames are not requests
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -42,7 +43,15 @@ class HeaderDeadline(asyncio.Protocol):
         self._arm()
         self._inner.connection_made(transport)
 
+    def upgraded(self) -> None:
+        """Stop watching: the connection now carries WebSocket frames, which its handler bounds."""
+        self._upgraded = True
+        self._disarm()
+
     def data_received(self, data: bytes) -> None:
+        if self._upgraded:
+            self._inner.data_received(data)
+            return
         if self._timer is None:
             self._arm()  # the first byte of the next request on a kept-alive connection
         seen = self._tail + data
