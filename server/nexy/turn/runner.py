@@ -139,6 +139,9 @@ class _Turn:
                         # The last sentence needs no following character, nor the command.
                         segments += segmenter.flush()
                         flushed = True
+                    elif not produced and not segments:
+                        # The first sentence is spoken before the character confirming its end.
+                        segments = segmenter.take_tentative()
                     for segment in segments:
                         produced = True
                         await self.segments.put(segment)

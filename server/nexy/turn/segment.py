@@ -48,6 +48,39 @@ class SentenceSegmenter:
         self._buf += text
         return self._drain(final=False)
 
+    def tentative(self) -> str | None:
+        """The first segment's likely text (the whole buffer) while only the characters after
+        its sentence end are missing.
+
+        "Done." at the end of the buffer ends the sentence unless a lowercase word, a digit or
+        more marks follow; the caller may start speaking it early and check it against the
+        segment that is decided later. None when there is no such guess.
+        """
+        if not self._first or self._ends or not self._waiting:
+            return None
+        match = _CANDIDATE.match(self._buf, self._pos)
+        if match is None or match.group() == "\n" or match.end() > self._first_max:
+            return None
+        start, end = match.span()
+        text = self._buf[:end]
+        if self._buf[end:].strip() or not text[:start].strip() or text[start - 1].isdigit():
+            return None  # decided by what already follows; nothing before; "3." + "14"
+        return self._buf if self._ends_sentence(match.group(), start, "A") else None
+
+    def take_tentative(self) -> list[str]:
+        """Emit the tentative first segment now, whitespace after it included ([] if none).
+
+        A caller that knows the cost of waiting (time to first audio) takes the guess; if the
+        next characters show the sentence went on ("Mr." + " smith"), the rest simply becomes
+        the next segment: the text is unchanged, only the first pause came early.
+        """
+        if self.tentative() is None:
+            return []
+        segment = self._buf
+        self._reset()  # what follows is judged afresh, as after any cut at a sentence end
+        self._first = False
+        return [segment]
+
     def flush(self) -> list[str]:
         """End of stream: return everything that remains, as segments."""
         segments = self._drain(final=True)

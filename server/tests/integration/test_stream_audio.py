@@ -22,8 +22,9 @@ async def test_commit_streams_text_audio_then_end(server):
     assert result.code == grpc.StatusCode.OK
     assert result.is_spoken_turn()
     assert result.text == "Hello! This is the scripted test reply."
-    # The first segment is the first sentence alone: short, for a fast first audio byte.
-    assert result.responses[0].text_chunk == "Hello! "
+    # The first segment is the first sentence alone, spoken before the character after it
+    # arrives: short, for a fast first audio byte (the space goes with the next segment).
+    assert result.responses[0].text_chunk == "Hello!"
     for chunk in result.audio:
         assert chunk.sample_rate == 48000 and chunk.channels == 1 and chunk.dtype == "int16"
         assert len(chunk.audio_data) % 2 == 0 and 0 < len(chunk.audio_data) <= 9600
@@ -70,7 +71,7 @@ async def test_word_split_across_chunks_arrives_whole(server_factory):
     assert result.text == "Incomprehensibilities abound. Extraordinarily so!"
     texts = [r.text_chunk for r in result.responses if r.HasField("text_chunk")]
     # Every chunk boundary falls between words, never inside one.
-    assert all(text[-1].isspace() for text in texts[:-1])
+    assert all(a[-1].isspace() or b[0].isspace() for a, b in zip(texts, texts[1:], strict=False))
     words = {"Incomprehensibilities", "abound.", "Extraordinarily", "so!"}
     assert all(set(text.split()) <= words for text in texts)
 

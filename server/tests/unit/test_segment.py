@@ -327,3 +327,37 @@ def test_segments_rebuild_the_text_whatever_the_split(sizes: dict[str, int]) -> 
         assert all(len(s.rstrip()) <= max_chars for s in reference)
         for parts in list(splits(text).values())[1:]:
             assert segment(parts, **sizes) == reference
+
+
+@pytest.mark.parametrize(
+    ("pushed", "guess"),
+    [
+        ("Sure.", "Sure."),
+        ("Sure. ", "Sure. "),
+        ("Опять вы?", "Опять вы?"),
+        ("Pi is 3.", None),  # "3." + "14"
+        ("Ask Dr.", None),  # "Dr. Smith"
+        ("Sure. I", None),  # already decided by what follows: no guess needed
+        ("Sure", None),  # no sentence end yet
+        ("This first sentence is far too long to be taken as a guess.", None),  # > first_max
+    ],
+)
+def test_a_first_sentence_waiting_only_on_what_follows_can_be_taken_early(
+    pushed: str, guess: str | None
+) -> None:
+    segmenter = SentenceSegmenter(first_max_chars=32)
+    decided = segmenter.push(pushed)
+    assert segmenter.tentative() == guess
+    if guess is None:
+        return
+    assert decided == [] and segmenter.take_tentative() == [guess]
+    assert segmenter.tentative() is None  # only the first segment is ever guessed
+
+
+def test_a_wrong_guess_changes_only_where_the_first_pause_is() -> None:
+    segmenter = SentenceSegmenter()
+    assert segmenter.push("It costs 5 USD.") == []
+    assert segmenter.take_tentative() == ["It costs 5 USD."]
+    # The sentence went on: the rest is the next segment and the text is unchanged.
+    rest = segmenter.push(" per month. Fine.") + segmenter.flush()
+    assert "".join(["It costs 5 USD.", *rest]) == "It costs 5 USD. per month. Fine."

@@ -139,3 +139,19 @@ async def test_with_one_slot_the_sentences_that_waited_are_merged() -> None:
     # The two that waited for the one slot became one utterance; the text is unchanged.
     assert tts.started == [sentences[0], (sentences[1] + sentences[2]).strip()]
     assert "".join(e.text for e in events if isinstance(e, TextChunk)) == "".join(sentences)
+
+
+async def test_the_first_sentence_is_spoken_before_the_character_after_it() -> None:
+    # "Sure." could still become "Sure.." or "Sure.com"; waiting for the next fragment would
+    # cost the first audio a whole LLM chunk interval.
+    llm, tts = GatedLLM(['{"text": "Sure.'], [' It is done."}']), HeldTTS()
+    tts.release.set()
+    out: asyncio.Queue[TurnEvent] = asyncio.Queue()
+    turn = asyncio.create_task(runner(llm, tts).run(TurnRequest("D", "s", "do it"), out))
+    first = await events_until(out, AudioChunk)
+    assert [e.text for e in first if isinstance(e, TextChunk)] == ["Sure."]
+    llm.gate.set()
+    rest = await events_until(out, TurnEnd)
+    await turn
+    spoken = "Sure." + "".join(e.text for e in rest if isinstance(e, TextChunk))
+    assert spoken == "Sure. It is done."

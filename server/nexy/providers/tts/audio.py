@@ -84,6 +84,12 @@ class PcmFormatter:
         self._heard = False  # whether this utterance has had a sample above the threshold
         self._held: list[Int16Array] = []  # a trailing quiet run, kept if louder audio follows
         self._ready = bytearray()  # converted output not yet cut into chunks
+        # Engine samples not yet converted. After an utterance's first chunk only whole chunks
+        # leave, so the engine's small pieces are converted together, once per wire chunk:
+        # resampling, levelling and limiting cost per call, and nothing leaves any sooner.
+        self._pending: list[Int16Array] = []
+        self._pending_samples = 0
+        self._chunk_samples = self.max_chunk_bytes // _SAMPLE_BYTES * src_rate / dst_rate
 
     def push(self, pcm: bytes) -> list[bytes]:
         """Feed engine PCM of any length; return the wire chunks now ready (may be empty)."""
@@ -93,7 +99,15 @@ class PcmFormatter:
         if usable:
             # A read-only view of the engine's bytes: nothing below writes to it, so no copy.
             samples = np.frombuffer(data, dtype=_WIRE_DTYPE, count=usable // _SAMPLE_BYTES)
-            self._emit(self._gate(samples), last=False)
+            passed = self._gate(samples)
+            if passed.size:
+                self._pending.append(passed)
+                self._pending_samples += passed.size
+        waiting = self._pending_samples + len(self._ready) / _SAMPLE_BYTES * (
+            self.src_rate / self.dst_rate
+        )
+        if self._pending and (not self._sent or waiting >= self._chunk_samples):
+            self._emit_pending(last=False)
         return self._cut(final=False)
 
     def flush(self) -> list[bytes]:
@@ -103,7 +117,7 @@ class PcmFormatter:
         self._carry = b""
         self._heard = False
         # last=True drains the filter delay; without it the utterance loses its final samples.
-        self._emit(np.zeros(0, dtype=np.int16), last=True)
+        self._emit_pending(last=True)
         if self._resampler is not None:
             self._resampler.clear()
         if self._gain is not None:
@@ -141,6 +155,15 @@ class PcmFormatter:
         passed = np.concatenate([*self._held, samples[: last + 1]])
         self._held = [samples[last + 1 :]]
         return passed
+
+    def _emit_pending(self, *, last: bool) -> None:
+        pending = self._pending
+        if len(pending) == 1:
+            samples = pending[0]
+        else:
+            samples = np.concatenate(pending) if pending else np.zeros(0, dtype=np.int16)
+        self._pending, self._pending_samples = [], 0
+        self._emit(samples, last=last)
 
     def _emit(self, samples: Int16Array, *, last: bool) -> None:
         if self._gain is not None:
