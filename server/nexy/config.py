@@ -236,6 +236,13 @@ class TTSSettings(_Section):
     breaker: BreakerSettings = BreakerSettings()
     sample_rate: int = Field(48000, description="wire rate: 16000 | 22050 | 24000 | 44100 | 48000")
     chunk_ms: int = Field(100, ge=10, le=1000)
+    coalesce_ms: int = Field(
+        500,
+        ge=0,
+        le=2000,
+        description="audio already waiting is sent as one message up to this long (after the "
+        "turn's first chunk); at most chunk_ms disables joining",
+    )
     scripted: ScriptedTTSSettings = ScriptedTTSSettings()
     espeak: EspeakSettings = EspeakSettings()
     piper: PiperSettings = PiperSettings()

@@ -121,8 +121,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--prebuffer-ms",
         type=float,
-        default=100.0,
-        help="player jitter buffer for the stall measure (two 50 ms scripted-engine chunks)",
+        default=200.0,
+        help="player jitter buffer for the stall measure: playback starts this long after "
+        "the first chunk arrives",
     )
     pacing = parser.add_argument_group("scripted providers (spawned server only)")
     pacing.add_argument("--reply", help="the LLM's reply text (default depends on the mode)")

@@ -18,10 +18,10 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from nexy.config import TTSSettings, TurnSettings
-from nexy.events import ErrorKind, TextChunk, TurnEnd, TurnError, TurnEvent
+from nexy.events import AudioChunk, ErrorKind, TextChunk, TurnEnd, TurnError, TurnEvent
 from nexy.providers.llm.base import Image, LLMProvider, MemoryContext, TokenMeter
 from nexy.providers.tts.audio import chunk_bytes_for
-from nexy.providers.tts.base import TTSProvider
+from nexy.providers.tts.base import TTSProvider, syntheses_at_once
 from nexy.turn.actions import ActionPolicy
 from nexy.turn.extract import ReplyExtractor
 from nexy.turn.prompt import build_request
@@ -79,6 +79,9 @@ class TurnRunner:
         self.speech_format = SpeechFormat(
             sample_rate=tts_settings.sample_rate,
             chunk_bytes=chunk_bytes_for(tts_settings.sample_rate, tts_settings.chunk_ms),
+            coalesce_bytes=chunk_bytes_for(
+                tts_settings.sample_rate, max(tts_settings.coalesce_ms, tts_settings.chunk_ms)
+            ),
             default_language=default_language,
         )
 
@@ -99,10 +102,14 @@ class _Turn:
         )
         # Utterances synthesizing or sent, in order; the slots bound how many at once (the one
         # being sent included), and with them the audio a turn holds ahead of the client.
-        self.slots = asyncio.Semaphore(runner.settings.synthesis_slots)
+        # An engine with one worker gets one utterance ahead of the one being sent: more would
+        # only queue there, their wait counted against their first-output limit.
+        at_once = min(runner.settings.synthesis_slots, syntheses_at_once(runner.tts) + 1)
+        self.slots = asyncio.Semaphore(at_once)
         self.utterances: asyncio.Queue[Utterance | _ReplyDone] = asyncio.Queue()
         self.voicebox = Voicebox(runner.tts, runner.speech_format)
         self.spoke = False
+        self.sent_audio = False
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -194,9 +201,36 @@ class _Turn:
                 return item
             await self.out.put(TextChunk(item.text))
             self.spoke = True
-            while (chunk := await item.audio.get()) is not None:
+            ended = False
+            while not ended and (chunk := await item.audio.get()) is not None:
+                chunk, ended = self._coalesce(chunk, item.audio)
                 await self.out.put(chunk)
             self.slots.release()
+
+    def _coalesce(
+        self, chunk: AudioChunk, waiting: asyncio.Queue[AudioChunk | None]
+    ) -> tuple[AudioChunk, bool]:
+        """``chunk`` with the audio already waiting behind it, up to ``tts.coalesce_ms``; and
+        whether the utterance's end was reached. The turn's first chunk always goes alone (it
+        decides time to first audio); after it, fewer and larger messages cost the server and
+        the client less, and nothing waits for them: only audio that already exists is joined.
+        """
+        fmt = self.runner.speech_format
+        if not self.sent_audio:
+            self.sent_audio = True
+            return chunk, False
+        parts, size, ended = [chunk.pcm], len(chunk.pcm), False
+        # Every waiting chunk is at most chunk_bytes, so the next one always fits.
+        while size + fmt.chunk_bytes <= fmt.coalesce_bytes and not waiting.empty():
+            following = waiting.get_nowait()
+            if following is None:
+                ended = True
+                break
+            parts.append(following.pcm)
+            size += len(following.pcm)
+        if len(parts) == 1:
+            return chunk, ended
+        return AudioChunk(b"".join(parts), chunk.sample_rate), ended
 
     async def _finish(self, done: _ReplyDone) -> None:
         settings = self.runner.settings

@@ -34,6 +34,7 @@ class SpeechFormat:
     sample_rate: int
     chunk_bytes: int
     default_language: str
+    coalesce_bytes: int = 0  # audio already waiting joins one message up to this size
 
 
 class Voicebox:

@@ -132,7 +132,8 @@ async def test_the_playground_speaks_a_turn_in_a_real_browser(server_factory):
     assert shown["reply"] == "Opening Safari. It is on its way."
     assert shown["reply_live"] == "polite"
     assert shown["action"] == "open_app"
-    assert shown["chunks"] > 10 and shown["scheduled"] == shown["chunks"]
+    # Audio already waiting arrives in larger messages: a few chunks, all scheduled.
+    assert shown["chunks"] >= 2 and shown["scheduled"] == shown["chunks"]
     assert shown["bytes"] > 48000 * 2  # more than a second of 48 kHz int16 audio
     assert all(t.endswith(" ms") for t in shown["timings"]), shown["timings"]
     assert "Active turns" in shown["server_status"] and "ok" in shown["server_status"]

@@ -114,6 +114,7 @@ async def test_a_client_reading_slower_than_real_time_is_ended(server_factory):
             "limits.slow_reader_seconds": 1.0,
             "limits.idle_timeout_seconds": 30,
             "llm.scripted.reply": CHATTY,
+            "tts.coalesce_ms": 0,  # 100 ms per message, so the pace below is 0.4 s of audio/s
         }
     )
     server = await server_factory(settings)

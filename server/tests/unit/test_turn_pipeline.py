@@ -155,3 +155,60 @@ async def test_the_first_sentence_is_spoken_before_the_character_after_it() -> N
     await turn
     spoken = "Sure." + "".join(e.text for e in rest if isinstance(e, TextChunk))
     assert spoken == "Sure. It is done."
+
+
+class WholeSentenceTTS:
+    """Hands over each sentence's audio at once, in 50 ms pieces (like Piper)."""
+
+    name = "whole"
+    sample_rate = 48000
+
+    async def synthesize(self, text: str, voice: Voice) -> AsyncIterator[bytes]:
+        for _ in range(40):  # two seconds
+            yield b"\x10\x20" * 2400
+
+
+async def turn_audio(**tts: object) -> list[int]:
+    llm = GatedLLM(['{"text": "One is here. Two is here."}'], [])
+    llm.gate.set()
+    settings = Settings(tts=tts)
+    runner = TurnRunner(
+        llm=llm,  # type: ignore[arg-type]
+        tts=WholeSentenceTTS(),  # type: ignore[arg-type]
+        policy=ActionPolicy(settings.actions),
+        system_prompt="",
+        turn=settings.turn,
+        tts_settings=settings.tts,
+    )
+    out: asyncio.Queue[TurnEvent] = asyncio.Queue()
+    turn = asyncio.create_task(runner.run(TurnRequest("D", "s", "count"), out))
+    events = await events_until(out, TurnEnd)
+    await turn
+    return [len(e.pcm) for e in events if isinstance(e, AudioChunk)]
+
+
+async def test_audio_already_waiting_goes_out_in_fewer_larger_messages() -> None:
+    joined, separate = await turn_audio(), await turn_audio(coalesce_ms=0)
+    assert sum(joined) == sum(separate) == 2 * 2 * 48000 * 2  # nothing lost or added
+    assert joined[0] <= 9600  # the first audio is never held back to fill a larger message
+    assert max(joined) <= 48000 and len(joined) < len(separate) / 3
+    assert max(separate) <= 9600
+
+
+async def test_an_engine_with_one_worker_gets_one_utterance_ahead() -> None:
+    # More would only wait in its queue, and that wait counts against each one's time limit.
+    sentences = ["One is here.", " Two is here.", " Three is here.", " Four is here."]
+    llm, tts = GatedLLM([f'{{"text": "{"".join(sentences)}"}}'], []), HeldTTS()
+    tts.syntheses_at_once = 1  # type: ignore[attr-defined]
+    llm.gate.set()
+    out: asyncio.Queue[TurnEvent] = asyncio.Queue()
+    turn = asyncio.create_task(runner(llm, tts).run(TurnRequest("D", "s", "count"), out))
+    await eventually(lambda: len(tts.started) == 2)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(tts.started) == 2
+    tts.release.set()
+    events = await events_until(out, TurnEnd)
+    await turn
+    assert tts.most_at_once == 2
+    assert "".join(e.text for e in events if isinstance(e, TextChunk)) == "".join(sentences)

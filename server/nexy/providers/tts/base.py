@@ -28,3 +28,13 @@ class TTSProvider(Protocol):
     def synthesize(self, text: str, voice: Voice) -> AsyncGenerator[bytes, None]:
         """Stream PCM for ``text``; stops promptly when the consumer closes the iterator."""
         ...
+
+
+UNBOUNDED = 1 << 16
+
+
+def syntheses_at_once(tts: object) -> int:
+    """How many syntheses an engine runs side by side: an engine with one worker thread sets
+    ``syntheses_at_once = 1``; more started at once would only wait in its queue (and their
+    wait would count against their time-to-first-output limit). Others are unbounded."""
+    return int(getattr(tts, "syntheses_at_once", UNBOUNDED))

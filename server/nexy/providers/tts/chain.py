@@ -17,7 +17,7 @@ from nexy.components import ComponentStatus
 from nexy.config import BreakerSettings, TimeoutSettings
 from nexy.providers.resilience import FallbackChain, LatencyHook, ProviderStats
 from nexy.providers.tts.audio import PcmFormatter, chunk_bytes_for
-from nexy.providers.tts.base import TTSError, TTSProvider, Voice
+from nexy.providers.tts.base import TTSError, TTSProvider, Voice, syntheses_at_once
 
 # As in the router: pieces of up to 250 ms, and at most 50 ms held back waiting for more audio.
 _RESAMPLED_CHUNK_MS = 250
@@ -47,6 +47,7 @@ class FallbackTTS:
         self._primary = providers[0]
         self.name = self._chain.name
         self.sample_rate = self._primary.sample_rate  # nominal until start()
+        self.syntheses_at_once = min(syntheses_at_once(p) for p in providers)
 
     @property
     def on_latency(self) -> LatencyHook | None:

@@ -210,6 +210,8 @@ _ENGINE = _Engine()
 class EspeakTTS:
     """Streaming text-to-speech with the embedded eSpeak NG engine."""
 
+    syntheses_at_once = 1  # one worker thread
+
     name = "espeak"
 
     def __init__(

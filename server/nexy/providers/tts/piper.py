@@ -160,6 +160,7 @@ class PiperTTS:
     """Streaming text-to-speech with a Piper ONNX voice, one sentence at a time."""
 
     name = "piper"
+    syntheses_at_once = 1  # one worker thread
 
     def __init__(
         self,

@@ -14,7 +14,7 @@ from contextlib import aclosing
 
 from nexy.components import READY, Component, ComponentStatus, State
 from nexy.providers.tts.audio import PcmFormatter, chunk_bytes_for
-from nexy.providers.tts.base import TTSError, TTSProvider, Voice
+from nexy.providers.tts.base import TTSError, TTSProvider, Voice, syntheses_at_once
 from nexy.providers.tts.voices import language_key, language_keys
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class LanguageRouterTTS:
         self._engines = engines  # unique, routed ones first: the order to start them in
         self.name = "+".join(engine.name for engine in engines)
         self.sample_rate = self._primary().sample_rate  # nominal until start()
+        self.syntheses_at_once = min(syntheses_at_once(engine) for engine in engines)
         self._failed: dict[int, str] = {}  # id(engine) -> why it did not start
         self._started: list[TTSProvider] = []
         self._closed = False
