@@ -25,6 +25,7 @@ from typing import Generic, Protocol, TypeVar
 
 from nexy.components import READY, Component, ComponentStatus, State
 from nexy.config import BreakerSettings, TimeoutSettings
+from nexy.providers.wait_watch import WaitWatch
 
 log = logging.getLogger(__name__)
 
@@ -120,29 +121,32 @@ async def guarded_stream(
     spent = 0.0
     first = True
     loop = asyncio.get_running_loop()
+    watch = WaitWatch()  # one timer for the whole stream, not one per item
     try:
         while True:
             remaining = timeouts.total_seconds - spent
             limit = min(remaining, timeouts.first_output_seconds) if first else remaining
-            scope = asyncio.timeout(max(limit, 0.0))
             began = loop.time()
+            watch.begin(limit)
             try:
-                async with scope:
-                    item = await anext(source)
+                item = await anext(source)
             except StopAsyncIteration:
                 return
-            except TimeoutError:
-                if not scope.expired():
-                    raise  # the provider's own TimeoutError, not ours
+            except asyncio.CancelledError:
+                if not watch.expired():
+                    raise  # cancelled by someone else: the turn, a barge-in
                 if first and limit < remaining:
                     raise error(
                         f"{what}: no output within {timeouts.first_output_seconds:g} s"
                     ) from None
                 raise error(f"{what}: over {timeouts.total_seconds:g} s in total") from None
+            finally:
+                watch.end()
             spent += loop.time() - began
             first = False
             yield item
     finally:
+        watch.close()
         await source.aclose()
 
 

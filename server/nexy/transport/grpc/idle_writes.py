@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
 from nexy.config import LimitsSettings
 from nexy.metrics import Metrics
+from nexy.providers.wait_watch import WaitWatch
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class ReadPace:
     lead_seconds: float
     audio_seconds: float = 0.0  # audio handed to the client so far
     waited_seconds: float = 0.0  # time writes waited, from the first audio chunk on
+    watch: WaitWatch = field(default_factory=WaitWatch)  # the stream's one write timer
 
     def add_audio(self, pcm_bytes: int, sample_rate: int) -> None:
         """Count an audio chunk (int16 mono) before it is written."""
@@ -70,13 +72,27 @@ class IdleWrites:
     ) -> None:
         idle = self._limits.idle_timeout_seconds
         budget = pace.budget() if pace is not None else None
+        limit = idle if budget is None else min(idle, budget)
         loop = asyncio.get_running_loop()
         began = loop.time()
+        late = SlowReader if budget is not None and budget < idle else ClientIdle
         try:
-            async with asyncio.timeout(idle if budget is None else min(idle, budget)):
+            if pace is None:  # a single message: one timer is no cost
+                async with asyncio.timeout(limit):
+                    await context.write(response)
+                return
+            # A turn's many writes share one timer (see WaitWatch) instead of one each.
+            pace.watch.begin(limit)
+            try:
                 await context.write(response)
+            except asyncio.CancelledError:
+                if pace.watch.expired():
+                    raise late from None
+                raise
+            finally:
+                pace.watch.end()
         except TimeoutError:
-            raise (SlowReader if budget is not None and budget < idle else ClientIdle) from None
+            raise late from None
         finally:
             if pace is not None and budget is not None:
                 pace.waited_seconds += loop.time() - began

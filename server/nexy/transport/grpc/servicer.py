@@ -140,6 +140,7 @@ class StreamingServicer(DeviceRpcs, pb_grpc.StreamingServiceServicer):
             tokens=turn.meter,
         )
         task: asyncio.Task[None] | None = None
+        pace = ReadPace(self._limits.slow_reader_seconds)
         try:
             memory = await self._memory.read_context(turn.hardware_id)
             out: asyncio.Queue[TurnEvent | object] = asyncio.Queue(
@@ -150,7 +151,6 @@ class StreamingServicer(DeviceRpcs, pb_grpc.StreamingServiceServicer):
             )
             handle.task = task
             task.add_done_callback(lambda _: _wake(out))
-            pace = ReadPace(self._limits.slow_reader_seconds)
             while True:
                 event = await self._next_event(out, task, handle)
                 self._note(journal, event, (time.perf_counter() - started) * 1000)
@@ -161,6 +161,7 @@ class StreamingServicer(DeviceRpcs, pb_grpc.StreamingServiceServicer):
                     pace.add_audio(len(event.pcm), event.sample_rate)
                 await self._write(context, codec.stream_response(event, turn.session_id), pace)
         finally:
+            pace.watch.close()
             try:
                 if task is not None and not task.done():
                     task.cancel()
