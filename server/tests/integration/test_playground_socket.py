@@ -11,6 +11,7 @@ import pytest
 from tests.fakes.client import HARDWARE_ID
 from tests.fakes.playground import request, socket_turn
 from tests.fakes.server import make_settings
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.asyncio
 
@@ -87,8 +88,7 @@ async def test_the_per_device_limit_is_the_grpc_one(server_factory):
     )
     server = await server_factory(settings)
     first = asyncio.create_task(socket_turn(server.http, request("one")))
-    while server.app.tracker.active == 0:
-        await asyncio.sleep(0.005)
+    await eventually(lambda: server.app.tracker.active > 0)
     refused = await socket_turn(server.http, request("two"))
     assert refused.terminal["code"] == "RESOURCE_EXHAUSTED"
     assert refused.terminal["message"].startswith("DEVICE_TURN_LIMIT_EXCEEDED")
