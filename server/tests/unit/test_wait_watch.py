@@ -32,9 +32,9 @@ async def test_a_wait_over_its_limit_ends_and_others_do_not() -> None:
 
 async def test_time_between_waits_does_not_count() -> None:
     watch = WaitWatch()
-    for _ in range(5):
-        assert await waited(watch, 0.08, 0.03) == "done"
-        await asyncio.sleep(0.1)  # longer than the limit, but not a wait
+    for _ in range(3):
+        assert await waited(watch, 0.3, 0.0) == "done"
+        await asyncio.sleep(0.4)  # longer than the limit, but not a wait
     watch.close()
 
 
