@@ -106,7 +106,8 @@ class _Turn:
         # only queue there, their wait counted against their first-output limit.
         at_once = min(runner.settings.synthesis_slots, syntheses_at_once(runner.tts) + 1)
         self.slots = asyncio.Semaphore(at_once)
-        self.utterances: asyncio.Queue[Utterance | _ReplyDone] = asyncio.Queue()
+        # Every utterance in it holds a slot; one more place for the end of the reply.
+        self.utterances: asyncio.Queue[Utterance | _ReplyDone] = asyncio.Queue(at_once + 1)
         self.voicebox = Voicebox(runner.tts, runner.speech_format)
         self.spoke = False
         self.sent_audio = False
