@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import shutil
 import socket
@@ -57,11 +58,15 @@ async def _wait_ready(http_port: int, process: subprocess.Popen[bytes], limit_s:
 
 
 def percentile(values: list[float], pct: float) -> float:
-    """Nearest rank; NaN when nothing was measured (all failed), so the report still prints."""
+    """Nearest rank: the smallest measured value with at least ``pct`` % of them at or below it.
+
+    That is rank ceil(pct / 100 * n), clamped to 1..n; never an interpolation. NaN when nothing
+    was measured (all failed), so the report still prints.
+    """
     if not values:
         return float("nan")
     ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    index = min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))
     return ordered[index]
 
 

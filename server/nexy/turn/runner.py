@@ -18,7 +18,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from nexy.config import TTSSettings, TurnSettings
-from nexy.events import AudioChunk, ErrorKind, TextChunk, TurnEnd, TurnError, TurnEvent
+from nexy.events import ErrorKind, TextChunk, TurnEnd, TurnError, TurnEvent
 from nexy.providers.llm.base import Image, LLMProvider, MemoryContext, TokenMeter
 from nexy.providers.tts.audio import chunk_bytes_for
 from nexy.providers.tts.base import TTSProvider, syntheses_at_once
@@ -83,6 +83,7 @@ class TurnRunner:
                 tts_settings.sample_rate, max(tts_settings.coalesce_ms, tts_settings.chunk_ms)
             ),
             default_language=default_language,
+            chunk_ms=tts_settings.chunk_ms,
         )
 
     async def run(self, request: TurnRequest, out: asyncio.Queue[TurnEvent]) -> None:
@@ -109,15 +110,16 @@ class _Turn:
         # Every utterance in it holds a slot; one more place for the end of the reply.
         self.utterances: asyncio.Queue[Utterance | _ReplyDone] = asyncio.Queue(at_once + 1)
         self.voicebox = Voicebox(runner.tts, runner.speech_format)
+        # One formatter (and resampler) for the turn: utterances are converted one at a time.
+        self.formatter = self.voicebox.formatter()
         self.spoke = False
-        self.sent_audio = False
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._think())
             group.create_task(self._prepare(group))
             done = await self._speak_utterances()
-        await self._finish(done)
+            await self._finish(done, group)
 
     async def _think(self) -> None:
         runner, request = self.runner, self.request
@@ -186,7 +188,7 @@ class _Turn:
             # The client is sent exactly what is spoken: markdown, emoji and symbols cleaned.
             text = clean_for_speech(text)
             if text.strip():
-                utterance = Utterance(text)
+                utterance = self.voicebox.utterance(text)
                 utterance.start(self.voicebox, group)
                 self.utterances.put_nowait(utterance)  # never full: slots bound it
             else:
@@ -200,57 +202,32 @@ class _Turn:
             item = await self.utterances.get()
             if isinstance(item, _ReplyDone):
                 return item
-            await self.out.put(TextChunk(item.text))
-            self.spoke = True
-            ended = False
-            while not ended and (chunk := await item.audio.get()) is not None:
-                chunk, ended = self._coalesce(chunk, item.audio)
-                await self.out.put(chunk)
+            await self._send(item)
             self.slots.release()
 
-    def _coalesce(
-        self, chunk: AudioChunk, waiting: asyncio.Queue[AudioChunk | None]
-    ) -> tuple[AudioChunk, bool]:
-        """``chunk`` with the audio already waiting behind it, up to ``tts.coalesce_ms``; and
-        whether the utterance's end was reached. The turn's first chunk always goes alone (it
-        decides time to first audio); after it, fewer and larger messages cost the server and
-        the client less, and nothing waits for them: only audio that already exists is joined.
-        """
-        fmt = self.runner.speech_format
-        if not self.sent_audio:
-            self.sent_audio = True
-            return chunk, False
-        parts, size, ended = [chunk.pcm], len(chunk.pcm), False
-        # Every waiting chunk is at most chunk_bytes, so the next one always fits.
-        while size + fmt.chunk_bytes <= fmt.coalesce_bytes and not waiting.empty():
-            following = waiting.get_nowait()
-            if following is None:
-                ended = True
-                break
-            parts.append(following.pcm)
-            size += len(following.pcm)
-        if len(parts) == 1:
-            return chunk, ended
-        return AudioChunk(b"".join(parts), chunk.sample_rate), ended
+    async def _send(self, utterance: Utterance) -> None:
+        await self.out.put(TextChunk(utterance.text))
+        self.spoke = True
+        await utterance.send(self.formatter, self.out.put)
 
-    async def _finish(self, done: _ReplyDone) -> None:
+    async def _finish(self, done: _ReplyDone, group: asyncio.TaskGroup) -> None:
         settings = self.runner.settings
         if done.failed and not self.spoke:
             if settings.on_providers_down == "error":
                 await self.out.put(TurnError(ErrorKind.UNAVAILABLE, UNAVAILABLE_TEXT))
                 return
-            await self._say(settings.fallback_text)
+            await self._say(settings.fallback_text, group)
         elif done.failed:
-            await self._say(" " + settings.apology_text)
+            await self._say(" " + settings.apology_text, group)
         action = None if done.failed else self.runner.policy.validate(done.command, done.args)
         if not self.spoke and action is None:
-            await self._say(settings.fallback_text)
+            await self._say(settings.fallback_text, group)
         if action is not None:
             await self.out.put(action)
         await self.out.put(TurnEnd())
 
-    async def _say(self, text: str) -> None:
-        """Speak a closing sentence (fallback or apology) directly, after everything else."""
-        await self.out.put(TextChunk(text))
-        self.spoke = True
-        await self.voicebox.speak(text, self.out.put)
+    async def _say(self, text: str, group: asyncio.TaskGroup) -> None:
+        """Speak a closing sentence (fallback or apology), after everything else."""
+        utterance = self.voicebox.utterance(text)
+        utterance.start(self.voicebox, group)
+        await self._send(utterance)

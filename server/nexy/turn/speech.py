@@ -1,9 +1,15 @@
 """Speaking segments: one utterance per segment, synthesized as soon as its text exists.
 
 While utterance N's audio goes to the client, the utterances after it are already being
-synthesized, each into its own bounded queue; the speaker sends them strictly in order. This is
-what lets a turn end one sentence's synthesis after that sentence's text, instead of after all
-of them in a row.
+synthesized, each into its own bounded buffer of the engine's raw PCM; the speaker converts and
+sends them strictly in order. This is what lets a turn end one sentence's synthesis after that
+sentence's text, instead of after all of them in a row.
+
+Conversion to the wire format (resampling, level, chunking) happens when the speaker takes the
+audio, not when the engine yields it. Audio synthesized ahead is converted in one call and
+leaves in messages of up to ``tts.coalesce_ms``; the utterance being listened to is converted
+as soon as its first piece, then a wire chunk's worth, is there. Converting every 50 ms engine
+piece on its own costs several times as much and gets nothing to the client sooner.
 """
 
 from __future__ import annotations
@@ -12,17 +18,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nexy.events import AudioChunk
-from nexy.providers.tts.audio import PcmFormatter
+from nexy.providers.tts.audio import PcmFormatter, chunk_bytes_for
 from nexy.providers.tts.base import TTSProvider
 from nexy.providers.tts.level import WIRE_LEVEL
 from nexy.providers.tts.voices import voice_for
+from nexy.turn.pcm_buffer import PcmBuffer
 
 log = logging.getLogger(__name__)
 
-AUDIO_QUEUE_CHUNKS = 32  # audio synthesized ahead per utterance before synthesis waits
+AHEAD_MS = 3200  # engine audio an utterance holds ahead of the speaker before synthesis waits
 
 AudioSink = Callable[[AudioChunk], Awaitable[None]]
 
@@ -34,34 +41,48 @@ class SpeechFormat:
     sample_rate: int
     chunk_bytes: int
     default_language: str
-    coalesce_bytes: int = 0  # audio already waiting joins one message up to this size
+    coalesce_bytes: int = 0  # audio converted together leaves in messages up to this size
+    chunk_ms: int = 100  # the wire chunk's length (chunk_bytes at sample_rate)
 
 
 class Voicebox:
-    """Synthesizes text into wire-format audio chunks; remembers a failure for the whole turn."""
+    """Synthesizes a turn's utterances; remembers a failure for the whole turn."""
 
     def __init__(self, tts: TTSProvider, fmt: SpeechFormat) -> None:
         self.tts = tts
         self.fmt = fmt
         self.failed = False
 
-    async def speak(self, text: str, sink: AudioSink) -> None:
-        """Send ``text``'s audio to ``sink``; after a failure the turn goes on as text only."""
+    def utterance(self, text: str) -> Utterance:
+        """An utterance whose buffer is sized in the engine's own rate."""
+        rate = self.tts.sample_rate
+        buffer = PcmBuffer(
+            bound_bytes=chunk_bytes_for(rate, AHEAD_MS),
+            step_bytes=chunk_bytes_for(rate, self.fmt.chunk_ms),
+        )
+        return Utterance(text, buffer)
+
+    def formatter(self) -> PcmFormatter:
+        """Engine PCM → levelled wire chunks; one serves a turn's utterances one after another."""
+        fmt = self.fmt
+        return PcmFormatter(
+            self.tts.sample_rate,
+            fmt.sample_rate,
+            fmt.chunk_bytes,
+            level=WIRE_LEVEL,
+            message_bytes=fmt.coalesce_bytes,
+        )
+
+    async def synthesize(self, text: str, buffer: PcmBuffer) -> None:
+        """Put ``text``'s raw audio in ``buffer``; after a failure the turn goes on as text."""
         spoken = text.strip()
         if not spoken or self.failed:
             return
-        fmt = self.fmt
-        formatter = PcmFormatter(
-            self.tts.sample_rate, fmt.sample_rate, fmt.chunk_bytes, level=WIRE_LEVEL
-        )
         try:
-            voice = voice_for(spoken, fmt.default_language)
+            voice = voice_for(spoken, self.fmt.default_language)
             async with aclosing(self.tts.synthesize(spoken, voice)) as stream:
                 async for pcm in stream:
-                    for chunk in formatter.push(pcm):
-                        await sink(AudioChunk(chunk, fmt.sample_rate))
-            for chunk in formatter.flush():
-                await sink(AudioChunk(chunk, fmt.sample_rate))
+                    await buffer.put(pcm)
         except Exception as exc:  # stage boundary: the rest of the turn goes on as text
             log.warning("tts %s failed: %s", self.tts.name, type(exc).__name__)
             self.failed = True
@@ -69,16 +90,31 @@ class Voicebox:
 
 @dataclass(slots=True)
 class Utterance:
-    """A segment's text and the audio being synthesized for it (None marks the end)."""
+    """A segment's text and the engine audio being synthesized for it."""
 
     text: str
-    audio: asyncio.Queue[AudioChunk | None] = field(
-        default_factory=lambda: asyncio.Queue(AUDIO_QUEUE_CHUNKS)
-    )
+    audio: PcmBuffer
 
     def start(self, voicebox: Voicebox, group: asyncio.TaskGroup) -> None:
         group.create_task(self._synthesize(voicebox))
 
     async def _synthesize(self, voicebox: Voicebox) -> None:
-        await voicebox.speak(self.text, self.audio.put)
-        await self.audio.put(None)
+        try:
+            await voicebox.synthesize(self.text, self.audio)
+        finally:
+            self.audio.end()  # the speaker never waits for audio that cannot come
+
+    async def send(self, formatter: PcmFormatter, sink: AudioSink) -> None:
+        """Convert the audio as it becomes available and hand it to ``sink``, in order.
+
+        ``formatter`` is left reset for the next utterance.
+        """
+        rate = formatter.dst_rate
+        ended = False
+        while not ended:
+            pcm, ended = await self.audio.take()
+            chunks = formatter.push(pcm) if pcm else []
+            if ended:
+                chunks += formatter.flush()
+            for chunk in chunks:
+                await sink(AudioChunk(chunk, rate))

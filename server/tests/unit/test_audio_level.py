@@ -166,7 +166,11 @@ async def test_turn_speech_is_levelled() -> None:
     async def sink(chunk: AudioChunk) -> None:
         sent.append(chunk)
 
-    await Voicebox(FullScaleTTS(), SpeechFormat(DST, CHUNK, "en")).speak("Hello.", sink)
+    voicebox = Voicebox(FullScaleTTS(), SpeechFormat(DST, CHUNK, "en"))
+    utterance = voicebox.utterance("Hello.")
+    async with asyncio.TaskGroup() as group:
+        utterance.start(voicebox, group)
+        await utterance.send(voicebox.formatter(), sink)
     out = np.frombuffer(b"".join(c.pcm for c in sent), dtype="<i2")
     assert out.size and np.abs(out.astype(np.int32)).max() <= CEILING
 

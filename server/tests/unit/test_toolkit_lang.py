@@ -146,7 +146,7 @@ def _say_russian_arguments(tree: ast.AST) -> set[int]:
 def test_every_russian_message_has_an_english_twin() -> None:
     """A Russian literal is either say()'s second argument (inside it) or known data."""
     untranslated = []
-    for path in sorted([*SERVER.glob("nexy/toolkit/*.py"), *SCRIPTS.glob("*.py")]):
+    for path in sorted([*SERVER.glob("nexy/toolkit/*.py"), *SCRIPTS.rglob("*.py")]):
         relative = path.relative_to(SERVER).as_posix()
         tree = ast.parse(path.read_text(encoding="utf-8"))
         russian_arguments = _say_russian_arguments(tree)

@@ -51,6 +51,7 @@ class PcmFormatter:
         silence_threshold: int = 0,
         *,
         level: Level | None = None,
+        message_bytes: int = 0,
     ) -> None:
         if src_rate <= 0 or dst_rate <= 0:
             raise ValueError(f"sample rates must be positive, got {src_rate} -> {dst_rate}")
@@ -63,6 +64,12 @@ class PcmFormatter:
         # An odd limit is rounded down so no chunk ever splits a sample.
         self.max_chunk_bytes = max_chunk_bytes - (max_chunk_bytes % _SAMPLE_BYTES)
         self.silence_threshold = silence_threshold
+        # Audio converted together (it was waiting) leaves in messages of up to this size; an
+        # utterance's first message still holds at most one chunk, and nothing is held back to
+        # fill a message: only whole chunks are ever waited for.
+        self.message_bytes = max(
+            self.max_chunk_bytes, message_bytes - message_bytes % _SAMPLE_BYTES
+        )
         # Smaller remainders wait for the next push (or flush) so messages stay a sensible size.
         self._min_bytes = max(
             _SAMPLE_BYTES, self.max_chunk_bytes // 5 // _SAMPLE_BYTES * _SAMPLE_BYTES
@@ -180,15 +187,18 @@ class PcmFormatter:
     def _cut(self, *, final: bool) -> list[bytes]:
         # The utterance's first audio goes out as soon as a useful amount is ready (waiting to
         # fill a whole chunk would add that much to the time to first audio); after that only
-        # full chunks are sent, so the client gets half as many messages and the server does
-        # half the per-message work.
+        # whole chunks leave, joined into messages of up to message_bytes when more is ready.
         size = self.max_chunk_bytes
         ready = len(self._ready)
         early = not self._sent and ready >= self._min_bytes
         whole = ready if final or early else ready - ready % size
+        start = min(size, whole) if not self._sent else 0
+        bounds = [0] if start else []
+        bounds += range(start, whole, self.message_bytes)
+        ends = [*bounds[1:], whole] if bounds else []
         # Slices of a memoryview are copied once (into bytes); bytearray slices would be twice.
         with memoryview(self._ready) as view:
-            chunks = [bytes(view[i : min(i + size, whole)]) for i in range(0, whole, size)]
+            chunks = [bytes(view[i:j]) for i, j in zip(bounds, ends, strict=True)]
         del self._ready[:whole]
         self._sent = self._sent or bool(chunks)
         return chunks

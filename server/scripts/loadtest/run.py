@@ -11,15 +11,16 @@ from typing import Any
 
 import aiohttp
 import grpc
-from load_monitor import RunState, Sample, monitor
-from load_results import collect
-from load_samplers import LoopLag, ProcessProbe, fetch_metrics
-from load_target import Target, grpc_address
-from load_turns import REFUSED, timed_turn
 
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
 
-# Time bounds of a run (load_test.py caps concurrency, turns and duration on the command line).
+from .monitor import RunState, Sample, monitor
+from .results import collect
+from .samplers import LoopLag, ProcessProbe, fetch_metrics
+from .target import Target, grpc_address
+from .turns import REFUSED, timed_turn
+
+# Time bounds of a run (cli.py caps concurrency, turns and duration on the command line).
 DRAIN_LIMIT_S = 30.0  # after the deadline, how long running turns may take to finish
 TURN_DEADLINE_S = 60.0  # gRPC deadline of one turn
 

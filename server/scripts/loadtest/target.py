@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from benchlib import running_server_process
-from load_samplers import find_listener_pid
+from scripts.benchlib import running_server_process
 
 from nexy.providers.tts.scripted import scripted_duration
+
+from .samplers import find_listener_pid
 
 LOOPBACK_NAMES = frozenset({"localhost"})
 

@@ -10,9 +10,10 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 
 import aiohttp
-from load_samplers import LoopLag, ProcessProbe, fetch_active_turns
-from load_target import Target, grpc_address
-from load_turns import TurnResult
+
+from .samplers import LoopLag, ProcessProbe, fetch_active_turns
+from .target import Target, grpc_address
+from .turns import TurnResult
 
 
 @dataclass(slots=True)

@@ -13,10 +13,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from load_monitor import RunState, Sample
-from load_samplers import LoopLag, histogram_summary, metric_delta
-from load_target import Target, pacing_of
-from load_turns import (
+from .monitor import RunState, Sample
+from .samplers import LoopLag, histogram_summary, metric_delta
+from .target import Target, pacing_of
+from .turns import (
     distribution_ms,
     pause_windows,
     per_second_latency,

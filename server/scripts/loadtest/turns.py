@@ -8,7 +8,6 @@ with a small jitter buffer would suffer.
 from __future__ import annotations
 
 import asyncio
-import math
 import statistics
 import time
 import uuid
@@ -17,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import grpc
+from scripts.benchlib import percentile
 
 from nexy.transport.grpc import streaming_pb2 as pb
 from nexy.transport.grpc import streaming_pb2_grpc as pb_grpc
@@ -157,12 +157,8 @@ async def timed_turn(
 
 
 def pct(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (as benchlib.percentile), None for an empty list."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[index]
+    """``benchlib.percentile`` (nearest rank), but None for an empty list: JSON has no NaN."""
+    return percentile(values, q) if values else None
 
 
 def distribution_ms(values: list[float]) -> dict[str, float | int | None]:
@@ -209,17 +205,22 @@ def pause_windows(
 
     One stream's late chunk is scheduling noise; dozens ending their gaps in the same quarter
     second mean the whole server (its event loop) stopped for that long.
+
+    ``streams`` counts streams (turns), not gaps: a stream with several over-limit gaps ending
+    in one window counts once there. ``median_gap_ms`` is likewise taken over one value per
+    stream, its largest gap ending in that window.
     """
-    buckets: dict[int, list[float]] = {}
-    for r in results:
+    buckets: dict[int, dict[int, float]] = {}  # window -> {turn's position: its largest gap}
+    for position, r in enumerate(results):
         for when, gap in r.late_gaps:
-            buckets.setdefault(int(when / window), []).append(gap)
+            worst = buckets.setdefault(int(when / window), {})
+            worst[position] = max(gap, worst.get(position, gap))
     ranked = sorted(buckets.items(), key=lambda item: -len(item[1]))[:top]
     return [
         {
             "t": round(index * window, 2),
             "streams": len(gaps),
-            "median_gap_ms": round(statistics.median(gaps) * 1000, 1),
+            "median_gap_ms": round(statistics.median(gaps.values()) * 1000, 1),
         }
         for index, gaps in sorted(ranked)
     ]

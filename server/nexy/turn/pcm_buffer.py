@@ -1,0 +1,73 @@
+"""An utterance's engine audio waiting for the speaker: bounded, and handed over in bulk.
+
+The engine appends its raw PCM pieces (often 50 ms each) as they come; the speaker takes
+everything that is waiting at once and converts it in one go. The speaker is woken for the
+utterance's first piece (time to first audio), then only once a wire chunk's worth is waiting,
+or at the end: waking it, resampling and levelling once per engine piece would cost several
+times what the same work costs on larger blocks, and nothing would leave any sooner (the wire
+takes whole chunks after the first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class PcmBuffer:
+    """Raw PCM from one writer (the engine) to one reader (the speaker)."""
+
+    def __init__(self, *, bound_bytes: int, step_bytes: int) -> None:
+        if bound_bytes <= 0 or step_bytes <= 0:
+            raise ValueError("bound_bytes and step_bytes must be positive")
+        self._bound = bound_bytes  # the writer waits while this much is waiting
+        self._step = step_bytes  # after the first take, the reader waits for this much
+        self._pieces: list[bytes] = []
+        self._size = 0
+        self._ended = False
+        self._taken = False  # whether the reader has had audio yet
+        self._reader: asyncio.Future[None] | None = None
+        self._writer: asyncio.Future[None] | None = None
+
+    async def put(self, pcm: bytes) -> None:
+        """Append a piece; waits while the buffer holds its bound (the reader is behind)."""
+        while self._size >= self._bound:
+            self._writer = asyncio.get_running_loop().create_future()
+            try:
+                await self._writer
+            finally:
+                self._writer = None
+        if pcm:
+            self._pieces.append(pcm)
+            self._size += len(pcm)
+            self._wake_reader()
+
+    def end(self) -> None:
+        """No more audio will come (finished, failed or cancelled)."""
+        self._ended = True
+        self._wake_reader()
+
+    async def take(self) -> tuple[bytes, bool]:
+        """All waiting audio, and whether the utterance has ended (nothing more will come)."""
+        while not self._worth_taking():
+            self._reader = asyncio.get_running_loop().create_future()
+            try:
+                await self._reader
+            finally:
+                self._reader = None
+        pcm = self._pieces[0] if len(self._pieces) == 1 else b"".join(self._pieces)
+        self._pieces.clear()
+        self._size = 0
+        self._taken = self._taken or bool(pcm)
+        if self._writer is not None and not self._writer.done():
+            self._writer.set_result(None)
+        return pcm, self._ended
+
+    def _worth_taking(self) -> bool:
+        if self._ended:
+            return True
+        return self._size >= (self._step if self._taken else 1)
+
+    def _wake_reader(self) -> None:
+        reader = self._reader
+        if reader is not None and not reader.done() and self._worth_taking():
+            reader.set_result(None)
