@@ -2,10 +2,10 @@
 
 The engine appends its raw PCM pieces (often 50 ms each) as they come; the speaker takes
 everything that is waiting at once and converts it in one go. The speaker is woken for the
-utterance's first piece (time to first audio), then only once a wire chunk's worth is waiting,
-or at the end: waking it, resampling and levelling once per engine piece would cost several
-times what the same work costs on larger blocks, and nothing would leave any sooner (the wire
-takes whole chunks after the first).
+utterance's first piece (time to first audio), then once ``step_bytes`` are waiting, or at the
+end. Audio synthesized ahead of the speaker is therefore converted in one call when its turn
+comes: resampling and levelling cost several times more per second of audio on 50 ms pieces
+than on larger blocks.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ sentence's text, instead of after all of them in a row.
 Conversion to the wire format (resampling, level, chunking) happens when the speaker takes the
 audio, not when the engine yields it. Audio synthesized ahead is converted in one call and
 leaves in messages of up to ``tts.coalesce_ms``; the utterance being listened to is converted
-as soon as its first piece, then a wire chunk's worth, is there. Converting every 50 ms engine
-piece on its own costs several times as much and gets nothing to the client sooner.
+as soon as its first piece, then each wire chunk's worth, is there, as before. Converting every
+50 ms engine piece on its own costs several times as much and gets nothing to the client sooner.
 """
 
 from __future__ import annotations
@@ -56,9 +56,12 @@ class Voicebox:
     def utterance(self, text: str) -> Utterance:
         """An utterance whose buffer is sized in the engine's own rate."""
         rate = self.tts.sample_rate
+        # Half a wire chunk: the formatter sends a chunk as soon as it has one, and an engine's
+        # pieces rarely add up to exactly a chunk (two 50 ms pieces at 22,050 Hz are one sample
+        # short of 100 ms), so waiting for a whole one would often hold audio back a piece longer.
         buffer = PcmBuffer(
             bound_bytes=chunk_bytes_for(rate, AHEAD_MS),
-            step_bytes=chunk_bytes_for(rate, self.fmt.chunk_ms),
+            step_bytes=chunk_bytes_for(rate, max(self.fmt.chunk_ms // 2, 1)),
         )
         return Utterance(text, buffer)
 
