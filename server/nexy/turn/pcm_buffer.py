@@ -1,11 +1,11 @@
 """An utterance's engine audio waiting for the speaker: bounded, and handed over in bulk.
 
 The engine appends its raw PCM pieces (often 50 ms each) as they come; the speaker takes
-everything that is waiting at once and converts it in one go. The speaker is woken for the
-utterance's first piece (time to first audio), then once ``step_bytes`` are waiting, or at the
-end. Audio synthesized ahead of the speaker is therefore converted in one call when its turn
-comes: resampling and levelling cost several times more per second of audio on 50 ms pieces
-than on larger blocks.
+everything that is waiting at once and converts it in one go. The speaker says how much it
+wants before it is woken (the formatter knows how much makes its next wire chunk), or is woken
+at the end. Audio synthesized ahead of the speaker is therefore converted in one call when its
+turn comes: resampling and levelling cost several times more per second of audio on 50 ms
+pieces than on larger blocks.
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ import asyncio
 class PcmBuffer:
     """Raw PCM from one writer (the engine) to one reader (the speaker)."""
 
-    def __init__(self, *, bound_bytes: int, step_bytes: int) -> None:
-        if bound_bytes <= 0 or step_bytes <= 0:
-            raise ValueError("bound_bytes and step_bytes must be positive")
+    def __init__(self, bound_bytes: int) -> None:
+        if bound_bytes <= 0:
+            raise ValueError("bound_bytes must be positive")
         self._bound = bound_bytes  # the writer waits while this much is waiting
-        self._step = step_bytes  # after the first take, the reader waits for this much
+        self._wanted = 1  # the waiting reader is woken once this much is waiting
         self._pieces: list[bytes] = []
         self._size = 0
         self._ended = False
-        self._taken = False  # whether the reader has had audio yet
         self._reader: asyncio.Future[None] | None = None
         self._writer: asyncio.Future[None] | None = None
 
@@ -46,8 +45,10 @@ class PcmBuffer:
         self._ended = True
         self._wake_reader()
 
-    async def take(self) -> tuple[bytes, bool]:
-        """All waiting audio, and whether the utterance has ended (nothing more will come)."""
+    async def take(self, wanted: int = 1) -> tuple[bytes, bool]:
+        """All waiting audio once at least ``wanted`` bytes wait, and whether the utterance has
+        ended (then whatever is left, perhaps nothing: no more will come)."""
+        self._wanted = max(wanted, 1)
         while not self._worth_taking():
             self._reader = asyncio.get_running_loop().create_future()
             try:
@@ -57,15 +58,12 @@ class PcmBuffer:
         pcm = self._pieces[0] if len(self._pieces) == 1 else b"".join(self._pieces)
         self._pieces.clear()
         self._size = 0
-        self._taken = self._taken or bool(pcm)
         if self._writer is not None and not self._writer.done():
             self._writer.set_result(None)
         return pcm, self._ended
 
     def _worth_taking(self) -> bool:
-        if self._ended:
-            return True
-        return self._size >= (self._step if self._taken else 1)
+        return self._ended or self._size >= self._wanted
 
     def _wake_reader(self) -> None:
         reader = self._reader

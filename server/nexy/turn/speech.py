@@ -55,14 +55,7 @@ class Voicebox:
 
     def utterance(self, text: str) -> Utterance:
         """An utterance whose buffer is sized in the engine's own rate."""
-        rate = self.tts.sample_rate
-        # Half a wire chunk: the formatter sends a chunk as soon as it has one, and an engine's
-        # pieces rarely add up to exactly a chunk (two 50 ms pieces at 22,050 Hz are one sample
-        # short of 100 ms), so waiting for a whole one would often hold audio back a piece longer.
-        buffer = PcmBuffer(
-            bound_bytes=chunk_bytes_for(rate, AHEAD_MS),
-            step_bytes=chunk_bytes_for(rate, max(self.fmt.chunk_ms // 2, 1)),
-        )
+        buffer = PcmBuffer(chunk_bytes_for(self.tts.sample_rate, AHEAD_MS))
         return Utterance(text, buffer)
 
     def formatter(self) -> PcmFormatter:
@@ -115,9 +108,7 @@ class Utterance:
         rate = formatter.dst_rate
         ended = False
         while not ended:
-            pcm, ended = await self.audio.take()
-            chunks = formatter.push(pcm) if pcm else []
-            if ended:
-                chunks += formatter.flush()
+            pcm, ended = await self.audio.take(formatter.wanted_bytes())
+            chunks = formatter.flush(pcm) if ended else formatter.push(pcm)
             for chunk in chunks:
                 await sink(AudioChunk(chunk, rate))

@@ -8,6 +8,8 @@ produced the audio.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 import soxr
@@ -100,6 +102,12 @@ class PcmFormatter:
 
     def push(self, pcm: bytes) -> list[bytes]:
         """Feed engine PCM of any length; return the wire chunks now ready (may be empty)."""
+        self._take_in(pcm)
+        if self._pending and (not self._sent or self._waiting() >= self._chunk_samples):
+            self._emit_pending(last=False)
+        return self._cut(final=False)
+
+    def _take_in(self, pcm: bytes) -> None:
         data = self._carry + pcm
         usable = len(data) - (len(data) % _SAMPLE_BYTES)
         self._carry = data[usable:]
@@ -110,15 +118,25 @@ class PcmFormatter:
             if passed.size:
                 self._pending.append(passed)
                 self._pending_samples += passed.size
-        waiting = self._pending_samples + len(self._ready) / _SAMPLE_BYTES * (
+
+    def wanted_bytes(self) -> int:
+        """Engine bytes the next ``push`` needs before it can return a chunk: any before the
+        utterance's first chunk, then what completes the next whole one."""
+        if not self._sent:
+            return 1
+        return max(1, math.ceil(self._chunk_samples - self._waiting())) * _SAMPLE_BYTES
+
+    def _waiting(self) -> float:
+        """Audio not yet sent, in engine samples: unconverted, and converted but not cut."""
+        return self._pending_samples + len(self._ready) / _SAMPLE_BYTES * (
             self.src_rate / self.dst_rate
         )
-        if self._pending and (not self._sent or waiting >= self._chunk_samples):
-            self._emit_pending(last=False)
-        return self._cut(final=False)
 
-    def flush(self) -> list[bytes]:
-        """End the utterance: return the remaining chunks and reset for the next utterance."""
+    def flush(self, pcm: bytes = b"") -> list[bytes]:
+        """End the utterance with its last ``pcm`` (if any): return the remaining chunks and
+        reset for the next utterance. Given together, the end of the audio and the resampler's
+        tail share messages instead of the tail going alone."""
+        self._take_in(pcm)
         # A trailing quiet run and a dangling half sample are both dropped at the end.
         self._held.clear()
         self._carry = b""
