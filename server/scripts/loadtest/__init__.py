@@ -11,6 +11,8 @@
   server's ``/status`` and ``/metrics``.
 - ``results``: every number of a finished run in one dict (report, JSON file and chart use it).
 - ``report``: the Markdown report (terminal and ``--write`` section) and the PNG chart.
+- ``floor``: the gRPC floor (a bare ``grpc.aio`` server and reader) that ``--floor`` runs after
+  the load and ``bench_grpc_floor.py`` runs alone, and the CPU per second of audio comparison.
 
 The package is imported as ``loadtest`` when the script runs (``server/scripts`` is on
 ``sys.path``) and as ``scripts.loadtest`` from the tests; its modules import each other

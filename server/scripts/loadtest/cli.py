@@ -2,7 +2,8 @@
 
 ``server/scripts/load_test.py`` is the thin front that calls ``main``; its docstring is the
 usage. Exit status: 0 if every turn ended normally with audio, 1 if any did not (a refusal
-counts), 2 if the run could not start (argparse's usage errors are 2 as well).
+counts) or, with ``--floor``, a floor stream broke off early, 2 if the run could not start
+(argparse's usage errors are 2 as well).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from scripts.benchlib import write_section
 
+from .floor import floor_failures, floor_for_run
 from .report import render_chart, report
 from .results import finite
 from .run import run_load
@@ -110,6 +112,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NEXY_KEY=VALUE",
         help="extra setting for the spawned server (repeatable), e.g. NEXY_CONFIG=extra.yaml",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="after the run, stream the same audio through a bare grpc.aio server "
+        "(bench_grpc_floor.py) and compare CPU per second of audio",
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--json", type=Path, help="write every number and the per-second series")
     out.add_argument("--chart", type=Path, help="write a PNG of the run")
@@ -185,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:  # the server did not start, or the warm-up turn failed
         print(f"load_test: {exc}", file=sys.stderr)
         return 2
+    floor_missing = 0
+    if args.floor:
+        # After the load, on a quiet machine: the spawned server has stopped by now.
+        data["summary"]["floor"] = floor = floor_for_run(data["summary"], args.concurrency)
+        floor_missing, floor_expected = floor_failures(floor)
+        if floor_missing:
+            print(f"{floor_missing} of {floor_expected} floor messages failed", file=sys.stderr)
     text = report(data)
     print()
     print(text)
@@ -202,4 +217,4 @@ def main(argv: list[str] | None = None) -> int:
         section = "load_test" if data["mode"] == "load" else "load_test_rss"
         write_section(args.write, text, name=section)
     failed = data["summary"]["turns"] - data["summary"]["ok"]
-    return 1 if failed else 0
+    return 1 if failed or floor_missing else 0

@@ -21,6 +21,54 @@ def _refusals(s: dict[str, Any]) -> list[str]:
     ]
 
 
+def _num(value: float | None, fmt: str = ".1f") -> str:
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else format(value, fmt)
+    )
+
+
+def _floor(s: dict[str, Any]) -> list[str]:
+    """``--floor``: CPU per second of audio, this server's against a bare grpc.aio server's."""
+    f = s.get("floor")
+    if not f:
+        return []
+    if "skipped" in f:
+        return ["", f"gRPC floor not measured: {f['skipped']}."]
+    same, wire = f["floors"]["same"], f["floors"]["100ms"]
+
+    def times(ratio: float | None) -> str:
+        return f"{ratio:.1f}×" if ratio is not None else "n/a"
+
+    def what(run: dict[str, Any]) -> str:
+        return f"{run['streams']} streams × {run['messages']} of {run['message_bytes']:,} bytes"
+
+    return [
+        "",
+        "| CPU per second of audio delivered | ms/s | server ÷ this |",
+        "|---|---|---|",
+        f"| this server (its CPU over the run ÷ {f['audio_s']:.1f} s of audio received) | "
+        f"{_num(f['server_ms'], '.2f')} | |",
+        f"| gRPC floor, the server's messages ({what(same)}) | "
+        f"{_num(f['floor_same_server_ms'], '.2f')} | {times(f['ratio_same'])} |",
+        f"| gRPC floor, 100 ms messages ({what(wire)}) | "
+        f"{_num(f['floor_100ms_server_ms'], '.2f')} | {times(f['ratio_100ms'])} |",
+        f"| load generator (its CPU over the run) | {_num(f['generator_ms'], '.2f')} | |",
+        f"| floor reader, the server's messages / 100 ms messages | "
+        f"{_num(f['floor_same_reader_ms'], '.2f')} / {_num(f['floor_100ms_reader_ms'], '.2f')} | |",
+        "",
+        f"The server's figure is its CPU over the run (drain included) ÷ the seconds of audio "
+        f"all turns received. A floor is a bare `grpc.aio` server (`bench_grpc_floor.py`, a "
+        f"write per stream every {f['interval_ms']:g} ms, run after the load) streaming to a "
+        f"reader in this process: CPU per message net of the same run without writes, × the "
+        f"messages per second of audio: {_num(f['messages_per_audio_s'], '.2f')} for the "
+        f"server's own messages (the run's mean chunk), 10 for 100 ms messages, the issue's "
+        f"reference (goal: server ≤ 3× it). The generator's figure next to the reader's is what "
+        f"the load generator spends beyond reading ({times(f['generator_to_reader_same'])}).",
+    ]
+
+
 def report(data: dict[str, Any]) -> str:
     """The markdown written to the terminal and to the load_test section."""
     s, cfg, srv = data["summary"], data["config"], data["server_metrics"]
@@ -33,12 +81,7 @@ def report(data: dict[str, Any]) -> str:
         else None
     )
 
-    def num(value: float | None, fmt: str = ".1f") -> str:
-        return (
-            "n/a"
-            if value is None or (isinstance(value, float) and math.isnan(value))
-            else (format(value, fmt))
-        )
+    num = _num
 
     def row(name: str, dist: dict[str, Any]) -> str:
         cells = " | ".join(num(dist[k]) for k in ("p50", "p95", "p99", "max"))
@@ -124,6 +167,7 @@ def report(data: dict[str, Any]) -> str:
         f"{num(s['server_active_mean_while_busy'], '.0f')} of {cfg['concurrency']} in flight; "
         f"mean wait before admission (client first audio − server first audio) "
         f"{num(s['before_admission_mean_ms'], '.0f')} ms.",
+        *_floor(s),
     ]
     if s["pause_windows"]:
         moments = "; ".join(

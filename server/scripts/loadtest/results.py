@@ -34,6 +34,7 @@ def collect(
     elapsed: float,
     rss_bounds: tuple[float | None, float | None],
     cpu_bounds: tuple[float | None, float | None],
+    generator_cpu_s: float,
     metrics_before: dict[str, float],
     metrics_after: dict[str, float],
 ) -> dict[str, Any]:
@@ -77,6 +78,8 @@ def collect(
         if client_first and server["first_audio"]
         else None
     )
+    cpu_start, cpu_end = cpu_bounds
+    server_cpu_s = cpu_end - cpu_start if cpu_start is not None and cpu_end is not None else None
     per_chunk_ms = cpu_per(cpu_bounds, sum(r.chunks for r in results))
     per_chunk_us = per_chunk_ms * 1000 if per_chunk_ms is not None else None
     summary = summarize_turns(results, args.gap_limit_ms / 1000)
@@ -110,6 +113,8 @@ def collect(
             ),
             "before_admission_mean_ms": before_admission,
             "server_cpu_per_turn_ms": cpu_per(cpu_bounds, len(results)),
+            "server_cpu_s": server_cpu_s,
+            "generator_cpu_s": generator_cpu_s,
             "server_cpu_per_audio_chunk_us": per_chunk_us,
             "pause_windows": pause_windows(results),
             "server_active_mean_while_busy": busy_mean("server_active"),

@@ -111,6 +111,7 @@ async def run_load(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             metrics_before = await fetch_metrics(http, base) if target.http_port else {}
             rss_start = probe.rss_mb()
             cpu_start = probe.cpu_seconds()
+            generator_start = time.process_time()  # this process, every thread (gRPC's too)
             run_start = time.perf_counter()
             state = RunState(
                 run_start=run_start,
@@ -145,6 +146,7 @@ async def run_load(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             await asyncio.gather(monitor_task, lag_task, return_exceptions=True)
             rss_end = probe.rss_mb()
             cpu_end = probe.cpu_seconds()
+            generator_cpu = time.process_time() - generator_start
             metrics_after = await fetch_metrics(http, base) if target.http_port else {}
     finally:
         for channel in channels:
@@ -158,6 +160,7 @@ async def run_load(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         elapsed,
         (rss_start, rss_end),
         (cpu_start, cpu_end),
+        generator_cpu,
         metrics_before,
         metrics_after,
     )

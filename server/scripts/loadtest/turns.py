@@ -40,11 +40,12 @@ class TurnResult:
     max_gap_at: float | None = None  # seconds of audio received before that gap: which segment
     stall: float = 0.0  # playback underrun time with the configured jitter buffer
     chunks: int = 0
-    audio_seconds: float = 0.0
+    audio_seconds: float = 0.0  # the sum of the chunks' playback lengths
     detail: str = ""
     # (when it ended, seconds from the run start; its length) for every gap over the limit:
     # gaps that line up across many streams at once are pauses of the whole server.
     late_gaps: list[tuple[float, float]] = field(default_factory=list)
+    audio_bytes: int = 0  # bytes of audio data received, over ``chunks`` messages
 
     @property
     def ok(self) -> bool:
@@ -103,6 +104,7 @@ async def timed_turn(
     first_text: float | None = None
     arrivals: list[float] = []
     durations: list[float] = []
+    audio_bytes = 0
     status, detail = "STREAM_ENDED", ""
     try:
         async for response in stub.StreamAudio(request, timeout=deadline_s):
@@ -111,6 +113,7 @@ async def timed_turn(
             if kind == "audio_chunk":
                 arrivals.append(now)
                 durations.append(_chunk_seconds(response.audio_chunk))
+                audio_bytes += len(response.audio_chunk.audio_data)
             elif kind == "text_chunk" and first_text is None:
                 first_text = now - started
             elif kind == "end_message":
@@ -148,6 +151,7 @@ async def timed_turn(
         audio_seconds=sum(durations),
         detail=detail,
         late_gaps=late,
+        audio_bytes=audio_bytes,
     )
 
 
@@ -195,6 +199,14 @@ def summarize_turns(results: list[TurnResult], gap_limit: float) -> dict[str, An
         ),
         "audio_seconds_mean": (sum(r.audio_seconds for r in ok) / len(ok)) if ok else None,
         "chunks_mean": (sum(r.chunks for r in ok) / len(ok)) if ok else None,
+        "audio_bytes_per_chunk_mean": (
+            sum(r.audio_bytes for r in ok) / sum(r.chunks for r in ok)
+            if any(r.chunks for r in ok)
+            else None
+        ),
+        # Every turn, failed ones too: the server's CPU over the run went to all of them.
+        "audio_seconds_total": sum(r.audio_seconds for r in results),
+        "chunks_total": sum(r.chunks for r in results),
     }
 
 
