@@ -8,8 +8,11 @@
 
 By default it spawns its own server (``--spawn``) with the scripted providers paced in real time:
 LLM first token ~150 ms then ~30 chunks/s of 6 characters, TTS first chunk ~40 ms and audio
-produced at playback speed (real-time factor 1.0), so N concurrent turns are N people listening
-at once. Each client has its own hardware_id and runs turns back to back; per turn it records
+produced at playback speed (real-time factor 1.0). Each client is a listener with its own
+hardware_id: it asks again once it has heard the whole answer (the first chunk, the jitter
+buffer, the audio and any stall), so N clients are N people listening at once; the server
+streams faster than real time, so a turn's stream ends seconds before that (``--back-to-back``
+starts the next turn as soon as the stream ends instead: more load per client). Per turn it records
 time to first text, time to first audio, the largest gap between audio chunks as received, the
 playback stall a player with a small jitter buffer would suffer, and the outcome by gRPC status.
 Every second it samples the server's RSS and CPU (psutil), ``/status`` active turns and its own
@@ -28,6 +31,8 @@ The report (stdout, and ``--write FILE`` into its ``load_test`` / ``load_test_rs
 p50/p95/p99 of each measure, errors by status, RSS start/end/max, CPU per turn, the server's own
 view from ``/metrics``, and the moments when many streams stalled at once (whole-server pauses).
 ``--json`` keeps every number, the per-second series and every turn; ``--chart`` draws the run.
+``--floor`` then streams the run's own audio messages (and the same audio in 100 ms messages)
+through a bare ``grpc.aio`` server and puts the server's CPU per second of audio beside both.
 Exit status: 0 if every turn ended normally with audio, 1 if any did not (a refusal counts), 2 if
 the run could not start.
 

@@ -77,6 +77,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "steady rather than in waves; 1 in --rss-turns mode)",
     )
     parser.add_argument(
+        "--back-to-back",
+        action="store_true",
+        help="start a client's next turn as soon as its stream ends, not once a listener would "
+        "have heard the answer (always so in --rss-turns mode)",
+    )
+    parser.add_argument(
         "--retry-pause",
         type=float,
         default=1.0,
@@ -137,6 +143,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.reply = SHORT_REPLY if rss_mode else LONG_REPLY
     if rss_mode:
         args.max_turns = args.rss_turns
+        args.back_to_back = True  # many short turns; nobody listens to them
     else:
         args.warmup_turns = 0  # RSS baseline is taken at the start instead
     problems = []

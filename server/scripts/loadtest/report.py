@@ -118,6 +118,10 @@ def report(data: dict[str, Any]) -> str:
         ]
     lines += [
         "",
+        "Clients start their next turn as soon as a turn's stream ends (`--back-to-back`)."
+        if cfg.get("back_to_back")
+        else "Each client is a listener: it asks again once it has heard the whole answer.",
+        "",
         f"Turns: {s['turns']} ({s['ok']} OK) in {s['elapsed_s']:.1f} s = "
         f"{num(s['turns_per_s'], '.1f')} turns/s; outcomes: "
         + ", ".join(f"{k} {v}" for k, v in s["by_status"].items()),

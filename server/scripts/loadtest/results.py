@@ -138,6 +138,7 @@ def collect(
             "max_turns": args.max_turns,
             "warmup_turns": args.warmup_turns,
             "channels": args.channels or args.concurrency,
+            "back_to_back": args.back_to_back,
             "prebuffer_ms": args.prebuffer_ms,
             "gap_limit_ms": args.gap_limit_ms,
             "spawned": target.spawned,

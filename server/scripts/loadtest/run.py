@@ -18,7 +18,7 @@ from .monitor import RunState, Sample, monitor
 from .results import collect
 from .samplers import LoopLag, ProcessProbe, fetch_metrics
 from .target import Target, grpc_address
-from .turns import REFUSED, timed_turn
+from .turns import REFUSED, TurnResult, timed_turn
 
 # Time bounds of a run (cli.py caps concurrency, turns and duration on the command line).
 DRAIN_LIMIT_S = 30.0  # after the deadline, how long running turns may take to finish
@@ -34,7 +34,8 @@ async def client_loop(
     tag: str,
     args: argparse.Namespace,
 ) -> None:
-    """One device: turns back to back until the deadline or the turn budget runs out."""
+    """One device until the deadline or the turn budget runs out: a listener asks again once
+    its answer has been played (``--back-to-back``: as soon as the turn's stream ends)."""
     hardware_id = f"LOAD-{tag}-{index:05d}"  # own id: per-device limits stay independent
     await asyncio.sleep(random.uniform(0, args.ramp))  # a stampede at t=0 is not the test
     while state.may_start():
@@ -56,12 +57,28 @@ async def client_loop(
         state.record(result)
         if result.status == "CANCELLED_BY_TEST":
             return
-        if result.status == REFUSED:
+        if result.ok and not args.back_to_back:
+            await asyncio.sleep(listening_left(result, args.prebuffer_ms / 1000))
+        elif result.status == REFUSED:
             # Told to retry shortly, as a person would: jittered, so refusals do not come in waves.
             await asyncio.sleep(random.uniform(0.5, 1.5) * args.retry_pause)
         elif not result.ok:
             # A failing server answers instantly; without a pause the loop would only spin.
             await asyncio.sleep(0.2)
+
+
+def listening_left(result: TurnResult, prebuffer: float) -> float:
+    """Seconds from the end of a turn's stream until its listener has heard all of it.
+
+    The server streams faster than real time (sentences synthesize side by side), so a turn's
+    stream ends long before its audio has been played: a person asks the next question only
+    then. Playback starts ``prebuffer`` after the first chunk and lasts the audio plus any
+    stall.
+    """
+    if result.first_audio is None:
+        return 0.0
+    heard_at = result.first_audio + prebuffer + result.audio_seconds + result.stall
+    return max(0.0, heard_at - result.total)
 
 
 async def drive(
