@@ -7,6 +7,7 @@ import random
 
 import pytest
 from scripts.benchlib import percentile
+from scripts.loadtest.run import listening_left
 from scripts.loadtest.turns import TurnResult, pause_windows, pct, playback_stall
 
 CHUNK = 0.1  # seconds of audio per chunk, the wire's largest
@@ -220,3 +221,17 @@ def test_two_turns_of_one_client_are_two_streams() -> None:
     """A client runs its turns one after another: each turn is its own stream."""
     windows = pause_windows([_turn(7, [(10.0, 0.2)]), _turn(7, [(10.1, 0.3)])])
     assert [w["streams"] for w in windows] == [2]
+
+
+def test_a_listener_asks_again_only_once_the_answer_has_been_heard() -> None:
+    # Stream over at 3.2 s; playback began 0.2 s after the first chunk at 0.4 s and lasts 9.2 s.
+    heard = TurnResult(client=0, started=0.0, status="OK", total=3.2, first_audio=0.4)
+    heard.audio_seconds = 9.2
+    assert listening_left(heard, prebuffer=0.2) == pytest.approx(0.4 + 0.2 + 9.2 - 3.2)
+    heard.stall = 0.5  # a stall pushes the end of playback out by as much
+    assert listening_left(heard, prebuffer=0.2) == pytest.approx(7.1)
+    slow = TurnResult(client=0, started=0.0, status="OK", total=12.0, first_audio=0.4)
+    slow.audio_seconds = 9.2  # the stream outlasted the playback: nothing left to wait for
+    assert listening_left(slow, prebuffer=0.2) == 0.0
+    silent = TurnResult(client=0, started=0.0, status="OK", total=1.0)
+    assert listening_left(silent, prebuffer=0.2) == 0.0
