@@ -7,9 +7,10 @@ add kinds and optional fields, never rename or remove one.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from nexy.storage.records import Exchange, TurnRecord, as_utc, parse_time, utc_now
 from nexy.usage import UsageRecord
@@ -111,6 +112,15 @@ class WriteTarget(Protocol):
     async def add_usage(
         self, usage: UsageRecord, *, at: datetime | None = None, op_id: str | None = None
     ) -> bool: ...
+
+
+@runtime_checkable
+class BatchTarget(WriteTarget, Protocol):
+    """A target that can apply several writes atomically: all of them in order, or none."""
+
+    async def apply_batch(self, batch: Sequence[tuple[WriteOp, str]]) -> None:
+        """Apply each ``(op, op_id)`` as ``apply_op`` would, in one transaction."""
+        ...
 
 
 async def apply_op(target: WriteTarget, op: WriteOp, op_id: str) -> None:

@@ -1,22 +1,22 @@
 """The durable write path: queue a write on local disk, apply it to the database later.
 
 ``put`` returns once the write is in the local spool file, so a turn never waits for, or fails
-because of, the database. One flusher task applies the queued writes in order and deletes each
-only after the database accepted it; while the database fails it backs off exponentially and
-logs one warning per outage. Writes still queued at shutdown stay on disk and are applied after
-the next start. A replayed turn or usage write carries its first attempt's id, so the database
-stores it once.
+because of, the database; puts that arrive together share one disk write (``appender``). One
+flusher task applies the queued writes in order and deletes them only after the database
+accepted them; while the database fails it backs off exponentially and logs one warning per
+outage. Writes still queued at shutdown stay on disk and are applied after the next start. A
+replayed turn or usage write carries its first attempt's id, so the database stores it once.
 
-A write the database refuses must not hold the queue hostage, yet an outage must never cost a
-write. ``nexy.storage.verdict`` reads the database's own verdict on each failure:
+The flusher reads up to ``BATCH`` writes and, when the target can (``BatchTarget``), applies
+them in ONE transaction and deletes them from the spool with one statement: a session, a commit
+and a spool commit per batch instead of per write. If the batch fails, the transaction is rolled
+back, so nothing of it was applied (a memory update cannot be merged twice), and that batch's
+writes are applied one at a time, which finds the write at fault.
 
-* refused (a NUL byte, a value too long or out of range, a constraint): the row is moved to the
-  spool's ``dead`` table at once, with the driver's message, and the queue moves on;
-* outage (connection, timeout, lock, missing schema): the same row is retried with backoff,
-  for as long as it takes;
-* unknown: the database is probed with a trivial query. If the probe fails it is an outage. If
-  the probe works, the row is the problem: after ``max_attempts`` such failures in a row it is
-  set aside too. Without a probe an unknown failure is treated as an outage.
+A write that fails is judged by ``nexy.storage.triage``: one the database refuses (or that
+keeps failing while the database answers) is moved to the spool's ``dead`` table with the
+driver's message and the queue moves on; an outage is waited out, the same write retried with
+backoff for as long as it takes.
 
 Dead rows are never retried automatically; ``stats()`` counts them for ``/metrics``.
 """
@@ -28,7 +28,7 @@ import contextlib
 import functools
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,19 +36,25 @@ from typing import TypeVar
 from uuid import uuid4
 
 from nexy.components import READY, ComponentStatus, State
+from nexy.storage.appender import GroupAppender
 from nexy.storage.database import describe_error
-from nexy.storage.ops import AddUsage, WriteOp, WriteTarget, apply_op, decode_op, encode_op
-from nexy.storage.spool import QueuedRow, Spool
-from nexy.storage.verdict import Verdict, classify
+from nexy.storage.ops import (
+    AddUsage,
+    BatchTarget,
+    WriteOp,
+    WriteTarget,
+    apply_op,
+    decode_op,
+    encode_op,
+)
+from nexy.storage.spool import NewRow, QueuedRow, Spool
+from nexy.storage.triage import Probe, Triage
 from nexy.usage import UsageRecord
 
 log = logging.getLogger(__name__)
 
-BATCH = 64  # queued writes read per round trip: memory stays small however long the queue
+BATCH = 64  # queued writes read (and applied together) per round: memory stays small
 T = TypeVar("T")
-
-
-Probe = Callable[[], Awaitable[bool]]  # whether the database answers a trivial query
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,20 +82,18 @@ class Outbox:
     ) -> None:
         if not 0 < retry_initial <= retry_max:
             raise ValueError("need 0 < retry_initial <= retry_max")
-        if max_attempts < 1:
-            raise ValueError("need max_attempts >= 1")
         self._target = repository
+        self._batch_target = repository if isinstance(repository, BatchTarget) else None
         self._path = Path(path)
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._close_timeout = close_timeout
-        self._probe = probe
-        self._max_attempts = max_attempts
-        self._strikes: tuple[int, int] = (0, 0)  # (seq, failures while the database answered)
+        self._triage = Triage(probe, max_attempts)
         self._dead = 0
         self._refused = 0
         self._executor: ThreadPoolExecutor | None = None
         self._spool: Spool | None = None
+        self._appender: GroupAppender | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending = 0
         self._failure: str | None = None  # set for the length of an outage
@@ -117,6 +121,8 @@ class Outbox:
             self._executor.shutdown(wait=False)
             self._executor = None
             raise
+        # Puts go through the appender: it exists exactly while puts are accepted.
+        self._appender = GroupAppender(functools.partial(self._append, self._spool), self._appended)
         if self._pending:
             log.info("resuming %d queued storage writes from %s", self._pending, self._path)
         self._closed = False
@@ -145,22 +151,24 @@ class Outbox:
 
     async def put(self, op: WriteOp) -> None:
         """Queue a write; returns once it is on local disk."""
-        spool = self._require()
+        appender = self._appender
+        if appender is None:
+            raise RuntimeError("the outbox is not running")
         body = encode_op(op)  # a write that cannot be serialised fails here, in the caller
-        appended = self._submit(spool.append, uuid4().hex, op.hardware_id, body)
-        appended.add_done_callback(self._appended)
-        # Once submitted the write reaches the disk even if the caller is cancelled, so the
-        # count follows the future, not the caller.
-        await asyncio.shield(appended)
+        written = appender.add((uuid4().hex, op.hardware_id, body))
+        # Once added the write reaches the disk even if the caller is cancelled, so the count
+        # follows the append, not the caller.
+        await asyncio.shield(written)
 
-    def _appended(self, future: asyncio.Future[None]) -> None:
-        if future.cancelled():
-            return
-        if (error := future.exception()) is not None:
+    def _append(self, spool: Spool, rows: list[NewRow]) -> asyncio.Future[None]:
+        return self._submit(spool.append, rows)
+
+    def _appended(self, count: int, error: BaseException | None) -> None:
+        if error is not None:
             self._spool_trouble(error)
             return
         self._spool_failure = None
-        self._pending += 1
+        self._pending += count
         self._wakeup.set()
 
     def _spool_trouble(self, exc: BaseException) -> None:
@@ -206,6 +214,9 @@ class Outbox:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         self._task = None
+        appender, self._appender, self._spool = self._appender, None, None
+        if appender is not None:  # no new puts; the ones already made still reach the disk
+            await appender.idle()
         if self._pending:
             log.warning(
                 "%d storage writes left in %s; they are applied after the next start",
@@ -213,7 +224,6 @@ class Outbox:
                 self._path,
             )
         self._closed = True
-        self._spool = None
         await self._call(spool.close, executor=executor)
         self._executor = None
         executor.shutdown(wait=True)
@@ -245,19 +255,40 @@ class Outbox:
             if not rows:
                 self._pending = 0  # the file is the truth; the counter only mirrors it
                 return True
+            async with self._apply_lock:  # discard() waits for the whole batch
+                if generation != self._generation:
+                    continue  # discard() changed the queue under this batch: read it again
+                if await self._apply_together(spool, rows):
+                    continue
+            # Nothing of the batch was applied: one at a time now, to find the write at fault.
             for row in rows:
                 async with self._apply_lock:
                     if generation != self._generation:
-                        break  # discard() changed the queue under this batch: read it again
+                        break
                     if not await self._apply(spool, row):
                         return False
+
+    async def _apply_together(self, spool: Spool, rows: list[QueuedRow]) -> bool:
+        """All rows in one transaction (True), or none of them (False)."""
+        if self._batch_target is None or len(rows) < 2:
+            return False
+        try:
+            batch = [(decode_op(body), op_id) for _seq, op_id, body in rows]
+            await self._batch_target.apply_batch(batch)
+        except Exception as exc:  # rolled back: the one-at-a-time path judges each write
+            reason = describe_error(exc)
+            log.debug("a batch of %d writes failed, applying one at a time: %s", len(rows), reason)
+            return False
+        await self._call(spool.remove, [seq for seq, _, _ in rows])
+        self._left_queue(len(rows))
+        return True
 
     async def _apply(self, spool: Spool, row: QueuedRow) -> bool:
         seq, op_id, body = row
         try:
             await apply_op(self._target, decode_op(body), op_id)
         except Exception as exc:
-            if not await self._should_set_aside(seq, exc):
+            if not await self._triage.set_aside(seq, exc):
                 self._outage(exc)
                 return False
             # The driver's message only: the statement's parameters hold what users said.
@@ -267,34 +298,18 @@ class Outbox:
             self._dead += 1
             self._refused += 1
         else:
-            await self._call(spool.remove, seq)
-        self._strikes = (0, 0)
-        self._pending = max(0, self._pending - 1)
+            await self._call(spool.remove, [seq])
+        self._left_queue(1)
+        return True
+
+    def _left_queue(self, count: int) -> None:
+        """``count`` writes were applied or set aside."""
+        self._triage.reset()
+        self._pending = max(0, self._pending - count)
         self._progress.set()
         if self._failure is not None:
             log.info("storage writes recovered; %d still queued", self._pending)
             self._failure = None
-        return True
-
-    async def _should_set_aside(self, seq: int, exc: Exception) -> bool:
-        """Refused: yes. Outage: no. Unknown: once it failed too often while the DB answered."""
-        verdict = classify(exc)
-        if verdict is not Verdict.UNKNOWN:
-            return verdict is Verdict.REFUSED
-        if self._probe is None or not await self._probe():
-            return False
-        strikes = self._strikes[1] + 1 if self._strikes[0] == seq else 1
-        self._strikes = (seq, strikes)
-        if strikes < self._max_attempts:
-            log.warning(
-                "queued write %d failed while the database answers (%d of %d): %s",
-                seq,
-                strikes,
-                self._max_attempts,
-                describe_error(exc),
-            )
-            return False
-        return True
 
     def _outage(self, exc: BaseException) -> None:
         if self._failure is None:  # one warning per outage, not per retry

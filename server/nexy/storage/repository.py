@@ -1,43 +1,29 @@
 """The queries: device memory, finished turns, token usage, export and deletion.
 
-Every method is one short transaction. Upserts use ``INSERT … ON CONFLICT``, which SQLite and
-PostgreSQL both speak, so the same code runs on either backend. ``update_memory`` is the one
-read-modify-write: it merges a change into the device row under a row lock (``FOR UPDATE`` on
-PostgreSQL; SQLite has one writer at a time), so concurrent updates never lose each other.
+Every method is one short transaction; the write statements themselves live in
+``nexy.storage.writes``, so that ``apply_batch`` can run many of them in one transaction.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nexy.memory.facts import merge
 from nexy.storage.database import Database
 from nexy.storage.models import Device, TokenUsage, Turn
-from nexy.storage.records import DeviceMemory, Exchange, TurnRecord, as_utc, utc_now
+from nexy.storage.ops import WriteOp, apply_op
+from nexy.storage.records import DeviceMemory, Exchange, TurnRecord, utc_now
+from nexy.storage.writes import TURN_FIELDS, USAGE_FIELDS, SessionWrites, Statements
 from nexy.usage import UsageRecord
 
-_TURN_FIELDS = (
-    "session_id",
-    "hardware_id",
-    "prompt",
-    "reply_text",
-    "action_json",
-    "outcome",
-    "first_text_ms",
-    "first_audio_ms",
-    "total_ms",
-    "llm_provider",
-    "tts_provider",
-)
 _ABSENT = ("absent",)  # the fast read found no row (distinct from "could not read")
-_USAGE_FIELDS = ("hardware_id", "session_id", "source", "input_tokens", "output_tokens", "model")
 
 
 class Repository:
@@ -45,6 +31,7 @@ class Repository:
 
     def __init__(self, database: Database) -> None:
         self._db = database
+        self._statements = Statements.build(database.dialect)
 
     async def load_memory(self, hardware_id: str) -> DeviceMemory:
         """The device's facts and recent exchanges (empty for an unknown device); one query."""
@@ -85,26 +72,8 @@ class Repository:
         at: datetime | None = None,
     ) -> None:
         """Replace the device's memory, creating the device on first sight; ``at`` = last seen."""
-        seen = as_utc(at) if at is not None else utc_now()
-        values = {
-            "hardware_id": hardware_id,
-            "first_seen": seen,
-            "last_seen": seen,
-            "facts": list(facts),
-            "recent": [exchange.to_json() for exchange in recent],
-        }
-        insert = self._insert(Device).values(**values)
-        # first_seen is left alone: it is only set by the insert.
-        upsert = insert.on_conflict_do_update(
-            index_elements=[Device.hardware_id],
-            set_={
-                "last_seen": insert.excluded.last_seen,
-                "facts": insert.excluded.facts,
-                "recent": insert.excluded.recent,
-            },
-        )
-        async with self._db.session() as session:
-            await session.execute(upsert)
+        async with self._writes() as writes:
+            await writes.save_memory(hardware_id, facts, recent, at=at)
 
     async def update_memory(
         self,
@@ -118,58 +87,36 @@ class Repository:
         at: datetime | None = None,
     ) -> None:
         """Merge a change into the device's memory in one transaction (see ``facts.merge``)."""
-        seen = as_utc(at) if at is not None else utc_now()
-        # Create the row first so there is always a row to lock: two first writes for a new
-        # device then queue on the lock instead of one failing on the primary key.
-        create = (
-            self._insert(Device)
-            .values(hardware_id=hardware_id, first_seen=seen, last_seen=seen, facts=[], recent=[])
-            .on_conflict_do_nothing(index_elements=[Device.hardware_id])
-        )
-        locked = (
-            select(Device.facts, Device.recent)
-            .where(Device.hardware_id == hardware_id)
-            .with_for_update()  # rendered as nothing on SQLite, whose write lock is already held
-        )
-        async with self._db.session() as session:
-            await session.execute(create)
-            stored_facts, stored_recent = (await session.execute(locked)).one()
-            facts, recent, _ = merge(
-                [str(fact) for fact in stored_facts or []],
-                [
-                    Exchange.from_json(item)
-                    for item in stored_recent or []
-                    if isinstance(item, dict)
-                ],
-                add=add_facts,
+        async with self._writes() as writes:
+            await writes.update_memory(
+                hardware_id,
+                add_facts=add_facts,
                 forget=forget,
                 exchange=exchange,
                 max_facts=max_facts,
                 max_recent=max_recent,
-            )
-            await session.execute(
-                update(Device)
-                .where(Device.hardware_id == hardware_id)
-                .values(
-                    last_seen=seen,
-                    facts=facts,
-                    recent=[item.to_json() for item in recent],
-                )
+                at=at,
             )
 
     async def add_turn(
         self, turn: TurnRecord, *, at: datetime | None = None, op_id: str | None = None
     ) -> bool:
         """Store a finished turn; False when a write with the same ``op_id`` is already stored."""
-        values = {name: getattr(turn, name) for name in _TURN_FIELDS}
-        return await self._add(Turn, values, at, op_id)
+        async with self._writes() as writes:
+            return await writes.add_turn(turn, at=at, op_id=op_id)
 
     async def add_usage(
         self, usage: UsageRecord, *, at: datetime | None = None, op_id: str | None = None
     ) -> bool:
         """Store a usage record; False when a write with the same ``op_id`` is already stored."""
-        values = {name: getattr(usage, name) for name in _USAGE_FIELDS}
-        return await self._add(TokenUsage, values, at, op_id)
+        async with self._writes() as writes:
+            return await writes.add_usage(usage, at=at, op_id=op_id)
+
+    async def apply_batch(self, batch: Sequence[tuple[WriteOp, str]]) -> None:
+        """Apply queued writes in order in ONE transaction: all of them, or (on error) none."""
+        async with self._writes() as writes:
+            for op, op_id in batch:
+                await apply_op(writes, op, op_id)
 
     async def export_device(self, hardware_id: str) -> dict[str, Any]:
         """Everything stored about the device as JSON-ready data (memory, turns, usage)."""
@@ -204,26 +151,10 @@ class Repository:
                 removed[model.__tablename__] = int(getattr(result, "rowcount", 0))
         return removed
 
-    def _insert(self, table: Any) -> sqlite.Insert | postgresql.Insert:
-        if self._db.dialect == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
-
-    async def _add(
-        self,
-        model: type[Turn] | type[TokenUsage],
-        values: dict[str, Any],
-        at: datetime | None,
-        op_id: str | None,
-    ) -> bool:
-        values["created_at"] = as_utc(at) if at is not None else utc_now()
-        values["op_id"] = op_id
-        insert = self._insert(model).values(**values)
-        # A replay of an already stored write (same op_id) inserts nothing.
-        statement = insert.on_conflict_do_nothing(index_elements=["op_id"]) if op_id else insert
+    @asynccontextmanager
+    async def _writes(self) -> AsyncIterator[SessionWrites]:
         async with self._db.session() as session:
-            result = await session.execute(statement)
-        return int(getattr(result, "rowcount", 1)) > 0
+            yield SessionWrites(await session.connection(), self._statements)
 
     @staticmethod
     async def _rows(
@@ -238,14 +169,14 @@ class Repository:
 
 
 def _turn_json(turn: Turn) -> dict[str, Any]:
-    data: dict[str, Any] = {name: getattr(turn, name) for name in _TURN_FIELDS}
+    data: dict[str, Any] = {name: getattr(turn, name) for name in TURN_FIELDS}
     data["id"] = turn.id
     data["created_at"] = turn.created_at.isoformat()
     return data
 
 
 def _usage_json(record: TokenUsage) -> dict[str, Any]:
-    data: dict[str, Any] = {name: getattr(record, name) for name in _USAGE_FIELDS}
+    data: dict[str, Any] = {name: getattr(record, name) for name in USAGE_FIELDS}
     data["id"] = record.id
     data["created_at"] = record.created_at.isoformat()
     return data

@@ -2,13 +2,16 @@
 
 It uses the standard library's ``sqlite3`` and never the main database, which may be the very
 thing that is down. Every method blocks; the outbox calls them from one worker thread, which
-also serialises them. ``synchronous=FULL`` makes each append reach the disk before it returns.
+also serialises them. ``synchronous=FULL`` makes each append reach the disk before it returns;
+an append takes many writes in one transaction, so that writes arriving together share one
+sync of the disk.
 """
 
 from __future__ import annotations
 
 import fcntl
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -33,6 +36,7 @@ _SCHEMA = (
 )
 
 QueuedRow = tuple[int, str, str]  # seq, op_id, body
+NewRow = tuple[str, str, str]  # op_id, hardware_id, body
 DeadRow = tuple[int, str, str, str]  # seq, hardware_id, error, failed_at (no body: user data)
 
 
@@ -66,12 +70,17 @@ class Spool:
             connection.execute(statement)
         return cls(connection, lock)
 
-    def append(self, op_id: str, hardware_id: str, body: str) -> None:
-        """Add a write at the tail; on disk when this returns."""
-        self._db.execute(
-            "INSERT INTO queue (op_id, hardware_id, body) VALUES (?, ?, ?)",
-            (op_id, hardware_id, body),
-        )
+    def append(self, rows: Sequence[NewRow]) -> None:
+        """Add writes at the tail, in order, in one transaction; on disk when this returns."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT INTO queue (op_id, hardware_id, body) VALUES (?, ?, ?)", rows
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def head(self, limit: int) -> list[QueuedRow]:
         """The oldest writes, oldest first."""
@@ -80,9 +89,10 @@ class Spool:
         )
         return [(int(seq), str(op_id), str(body)) for seq, op_id, body in cursor]
 
-    def remove(self, seq: int) -> None:
-        """Forget a write that has been applied."""
-        self._db.execute("DELETE FROM queue WHERE seq = ?", (seq,))
+    def remove(self, seqs: Sequence[int]) -> None:
+        """Forget writes that have been applied, in one statement."""
+        marks = ",".join("?" * len(seqs))  # placeholders only: the values are bound
+        self._db.execute(f"DELETE FROM queue WHERE seq IN ({marks})", tuple(seqs))
 
     def bury(self, seq: int, error: str) -> None:
         """Move a write the database refused to the dead table."""

@@ -51,6 +51,9 @@ async def frozen_server(backend: Backend, tmp_path: Path, server_factory, monkey
             raise OSError("database unreachable")  # an outage: the write stays queued
         await real_apply(target, op, op_id)
 
+    async def apply_batch_frozen(batch: Any) -> None:
+        raise OSError("database unreachable")  # a batch of queued writes: the same outage
+
     real_append = Spool.append
 
     def slow_append(self: Spool, *args: Any) -> None:
@@ -58,6 +61,7 @@ async def frozen_server(backend: Backend, tmp_path: Path, server_factory, monkey
         real_append(self, *args)
 
     monkeypatch.setattr(outbox_module, "apply_op", apply_unless_frozen)
+    monkeypatch.setattr(server.app.repository, "apply_batch", apply_batch_frozen)
     monkeypatch.setattr(Spool, "append", slow_append)
     return server
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from nexy.memory.service import MemoryService, MemorySnapshot
 from nexy.providers.llm.base import Exchange as LLMExchange
 from nexy.providers.llm.base import LLMRequest, MemoryContext
 from nexy.storage import DeviceMemory, Exchange, Outbox, Repository, UpdateMemory
-from nexy.storage.ops import decode_op, encode_op
+from nexy.storage.ops import WriteOp, decode_op, encode_op
 from nexy.turn.intents import IntentMatcher
 from tests.waiting import eventually
 
@@ -56,6 +56,15 @@ class Switchable:
         if self.down:
             raise ConnectionRefusedError("database is down")
         await self.inner.update_memory(hardware_id, **change)
+        if self.lose_next_ack:
+            self.lose_next_ack = False
+            raise ConnectionResetError("connection lost before the commit was acknowledged")
+
+    async def apply_batch(self, batch: Sequence[tuple[WriteOp, str]]) -> None:
+        # The outbox applies queued writes in batches too: the same switches hold for them.
+        if self.down:
+            raise ConnectionRefusedError("database is down")
+        await self.inner.apply_batch(batch)
         if self.lose_next_ack:
             self.lose_next_ack = False
             raise ConnectionResetError("connection lost before the commit was acknowledged")

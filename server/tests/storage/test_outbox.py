@@ -7,8 +7,10 @@ import gc
 import logging
 import sqlite3
 import tracemalloc
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,7 @@ from nexy.storage import (
     SaveMemory,
     TurnRecord,
 )
+from nexy.storage.ops import WriteOp
 from nexy.storage.spool import SpoolInUseError
 from nexy.usage import UsageRecord
 from tests.storage.conftest import Backend
@@ -32,7 +35,11 @@ FAST = {"retry_initial": 0.01, "retry_max": 0.04}
 
 
 class FlakyRepository:
-    """The real repository behind a switch: while ``down``, every write fails like an outage."""
+    """The real repository behind a switch: while ``down``, every write fails like an outage.
+
+    It applies batches too, so these tests run the outbox's batch path and, when a batch fails,
+    its one-at-a-time path.
+    """
 
     def __init__(self, inner: Repository) -> None:
         self.inner = inner
@@ -73,6 +80,20 @@ class FlakyRepository:
     ) -> bool:
         await self._gate()
         return await self.inner.add_usage(usage, at=at, op_id=op_id)
+
+    async def update_memory(self, hardware_id: str, **change: Any) -> None:
+        await self._gate()
+        await self.inner.update_memory(hardware_id, **change)
+
+    async def apply_batch(self, batch: Sequence[tuple[WriteOp, str]]) -> None:
+        """The real batch (one transaction) behind the same switches."""
+        await self._gate()
+        if any(isinstance(op, AddTurn) and op.turn.prompt == "poison" for op, _ in batch):
+            raise ValueError("the database refuses a row of this batch")
+        await self.inner.apply_batch(batch)
+        if self.lose_next_ack:
+            self.lose_next_ack = False
+            raise ConnectionResetError("connection lost before the commit was acknowledged")
 
 
 def turn_op(prompt: str, hardware_id: str = "hw-1") -> AddTurn:

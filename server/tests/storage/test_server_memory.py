@@ -155,7 +155,9 @@ async def _take_database_away(server, proxy):
         await proxy.cut()
         return proxy.restore
     repository = server.app.repository
-    saved = {name: getattr(repository, name) for name in ("add_turn", "update_memory")}
+    # The outbox applies a batch through apply_batch, a single write through the others.
+    names = ("add_turn", "update_memory", "apply_batch")
+    saved = {name: getattr(repository, name) for name in names}
 
     async def unreachable(*args, **kwargs):
         raise ConnectionRefusedError("database unreachable")
