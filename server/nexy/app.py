@@ -17,7 +17,6 @@ from nexy.components import Registry
 from nexy.config import Settings
 from nexy.coordination import build_coordination
 from nexy.limits import DeviceLimiter
-from nexy.loop_lag import LoopLag
 from nexy.memory.analyzer import LLMAnalyzer
 from nexy.memory.service import MemoryService
 from nexy.metrics import Metrics
@@ -128,11 +127,8 @@ class NexyApp:
         # Optional: with Redis away each replica coordinates its own turns (degraded).
         self.registry.register("coordination", self.coordination, required=False)
         self.device_limits: DeviceLimiter = self.coordination.limiter
-        self.loop_lag = LoopLag()
         self.tracker = TurnTracker(
             settings.limits.max_concurrent_turns,
-            loop_lag=self.loop_lag,
-            max_loop_lag_ms=settings.limits.max_loop_lag_ms,
             max_turns_per_device=settings.limits.max_turns_per_device,
             device_limits=self.device_limits,
             coordination=self.coordination,
@@ -207,7 +203,6 @@ class NexyApp:
         )
         self.metrics.track_providers(self.provider_stats)
         self.metrics.track_outbox(self.outbox.stats)
-        self.metrics.track_loop_lag(self.loop_lag.recent_ms)
         for kind, chain in (("llm", _chain(self.llm)), ("tts", _chain(self.tts))):
             if isinstance(chain, FallbackLLM | FallbackTTS):
                 chain.on_latency = self._latency_hook(kind)
@@ -277,12 +272,10 @@ class NexyApp:
         # out of the collector's sweeps, which otherwise pause every stream ~100 ms under load.
         gc.collect()
         gc.freeze()
-        self.loop_lag.start()
         try:
             await self._listen(host, grpc_port, http_port)
         except BaseException:
             # A busy port must not leave the models, the outbox and Redis open behind it.
-            await self.loop_lag.close()
             await self.grpc.stop(0)
             if self._http_runner is not None:
                 await self._http_runner.cleanup()
@@ -357,7 +350,6 @@ class NexyApp:
         await self.grpc.stop(_LAST_WORDS_SECONDS)
         if self._http_runner is not None:
             await self._http_runner.cleanup()
-        await self.loop_lag.close()
         await self.registry.close_all()
 
     async def serve_until_signal(self) -> None:

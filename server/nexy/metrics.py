@@ -113,16 +113,6 @@ class Metrics:
         """Export the outbox's queue and dead-letter counts, read at scrape time."""
         self.registry.register(_OutboxCollector(source))
 
-    def track_loop_lag(self, recent_ms: Callable[[], float]) -> None:
-        """Export how late the event loop runs (mean over the last second), read at scrape time."""
-        gauge = Gauge(
-            "nexy_event_loop_lag_seconds",
-            "Mean lateness of the event loop over the last second (admission refuses above "
-            "limits.max_loop_lag_ms)",
-            registry=self.registry,
-        )
-        gauge.set_function(lambda: recent_ms() / 1000)
-
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

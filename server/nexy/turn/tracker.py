@@ -17,7 +17,6 @@ from nexy.coordination.base import Claim, Coordination
 from nexy.coordination.local import LocalCoordination
 from nexy.events import ErrorKind, TurnError
 from nexy.limits import AdmissionError, DeviceLimiter
-from nexy.loop_lag import LoopLag
 
 __all__ = ["SHUTDOWN", "AdmissionError", "TurnHandle", "TurnTracker", "peer_address"]
 
@@ -57,10 +56,10 @@ class TurnHandle:
 class TurnTracker:
     """Bookkeeping of this replica's active turns.
 
-    Admission order: shutting down, the replica's turn limit, a late event loop (loop_lag.py),
-    the client connection's and the remote address's turns, the device's rate and quotas, a
-    session already running, the device's concurrent turns. A turn refused after the device
-    limits counted it is refunded, so only admitted turns use up rate and quota.
+    Admission order: shutting down, the replica's turn limit, the client connection's and the
+    remote address's turns, the device's rate and quotas, a session already running, the
+    device's concurrent turns. A turn refused after the device limits counted it is refunded,
+    so only admitted turns use up rate and quota.
     """
 
     def __init__(
@@ -72,12 +71,8 @@ class TurnTracker:
         coordination: Coordination | None = None,
         max_turns_per_connection: int = 0,
         max_turns_per_address: int = 0,
-        loop_lag: LoopLag | None = None,
-        max_loop_lag_ms: float = 0.0,
     ) -> None:
         self._max = max_concurrent_turns
-        self._loop_lag = loop_lag if max_loop_lag_ms > 0 else None
-        self._max_loop_lag_ms = max_loop_lag_ms
         self._max_per_device = max_turns_per_device
         self._device_limits = device_limits
         self._coordination: Coordination = coordination or LocalCoordination()
@@ -111,15 +106,6 @@ class TurnTracker:
                 f"STREAM_LIMIT_EXCEEDED: the server is at its limit of {self._max} "
                 "concurrent turns, please retry shortly",
                 "stream_limit",
-            )
-        if (
-            self._loop_lag is not None
-            and (late := self._loop_lag.recent_ms()) > self._max_loop_lag_ms
-        ):
-            raise AdmissionError(
-                ErrorKind.RESOURCE_EXHAUSTED,
-                f"SERVER_BUSY: the server is running {late:.0f} ms behind, please retry shortly",
-                "server_busy",
             )
         # Counted before the backend is asked: a burst on one connection cannot slip past.
         self._peers.take(peer)
