@@ -45,7 +45,7 @@ class ServerSettings(_Section):
 class LimitsSettings(_Section):
     # Sized from what one replica's event loop can stream (docs/SCALING.md, "Overload"): more
     # turns than that slow every listener and make the excess wait instead of being refused.
-    max_concurrent_turns: int = Field(80, ge=1, description="turns running at once per replica")
+    max_concurrent_turns: int = Field(120, ge=1, description="turns running at once per replica")
     max_concurrent_rpcs: int = Field(
         0,
         ge=0,
