@@ -196,6 +196,11 @@ async def running_server_process(
         "NEXY_LIMITS__MAX_TURNS_PER_CONNECTION": "0",
         "NEXY_STORAGE__URL": f"sqlite+aiosqlite:///{data}/nexy.db",
         "NEXY_STORAGE__OUTBOX_PATH": f"{data}/outbox.db",
+        # This checkout's code, not whatever the venv's editable install points at: a benchmark
+        # run from a second checkout (to compare two versions) must start its own server.
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "server"), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
         **env,
     }
     process = subprocess.Popen(command, env=full_env, cwd=ROOT)  # noqa: ASYNC220 - start-up only
