@@ -83,7 +83,6 @@ class TurnRunner:
                 tts_settings.sample_rate, max(tts_settings.coalesce_ms, tts_settings.chunk_ms)
             ),
             default_language=default_language,
-            chunk_ms=tts_settings.chunk_ms,
         )
 
     async def run(self, request: TurnRequest, out: asyncio.Queue[TurnEvent]) -> None:

@@ -42,7 +42,6 @@ class SpeechFormat:
     chunk_bytes: int
     default_language: str
     coalesce_bytes: int = 0  # audio converted together leaves in messages up to this size
-    chunk_ms: int = 100  # the wire chunk's length (chunk_bytes at sample_rate)
 
 
 class Voicebox:
